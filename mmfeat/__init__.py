@@ -1,0 +1,3 @@
+"""mmfeat: raw videos to multimodal features and trained models, orchestrated by Snakemake."""
+
+__version__ = "0.1.0"

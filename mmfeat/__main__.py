@@ -1,0 +1,5 @@
+import sys
+
+from mmfeat.cli import main
+
+sys.exit(main())
