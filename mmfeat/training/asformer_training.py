@@ -1,0 +1,214 @@
+"""Train an ASFormer on per-video features and frame labels; predict; save and load it.
+
+    history = train_asformer(model, [(features_DxT, labels_T), ...], TrainSettings(epochs=120))
+    save_checkpoint("model.pt", model, model.config, {"class_names": names, "history": history})
+    model, extra = load_checkpoint("model.pt")
+    labels = predict_asformer(model, features_DxT)
+
+The loss and optimiser follow the official ASFormer recipe (cross-entropy plus a
+clamped smoothing term, Adam, ReduceLROnPlateau); unlike it, videos can be batched:
+they are padded to the longest, with target -100 and mask 0 on the padding.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from mmfeat.errors import UserError
+from mmfeat.models.asformer import ASFormer
+
+IGNORE_LABEL = -100  # cross-entropy's ignore_index: marks padded frames in targets
+CHECKPOINT_FORMAT = "mmfeat-asformer-v1"
+
+
+@dataclass
+class TrainSettings:
+    """Optimisation settings; the defaults are the official ASFormer ones, except the seed."""
+
+    epochs: int = 120
+    learning_rate: float = 5e-4
+    weight_decay: float = 1e-5
+    batch_size: int = 1  # the official code trains one video at a time
+    seed: int = 0  # the official code uses 19980125; our configs set their own
+    plateau_factor: float = 0.5  # lr multiplier when the epoch loss stops falling
+    plateau_patience: int = 3  # epochs without improvement before the lr drops
+    smoothing_weight: float = 0.15
+    device: str = "auto"  # "auto": cuda if available, else cpu
+
+
+def asformer_loss(stage_logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
+                  smoothing_weight: float = 0.15) -> torch.Tensor:
+    """Sum over stages of cross-entropy plus the clamped smoothing term, on valid frames.
+
+    stage_logits (S, B, C, T); targets (B, T) long, -100 on padding; mask (B, T).
+    The smoothing term is the mean over valid transitions t-1 -> t (and classes) of
+    clamp(MSE(log_softmax(logits_t), log_softmax(logits_{t-1}).detach()), 0, 16).
+    """
+    mask = mask.to(stage_logits.dtype)
+    transition_mask = (mask[:, 1:] * mask[:, :-1]).unsqueeze(1)  # (B, 1, T-1)
+    num_classes = stage_logits.shape[2]
+    transition_count = (transition_mask.sum() * num_classes).clamp_min(1.0)
+    total = stage_logits.new_zeros(())
+    for logits in stage_logits:
+        total = total + F.cross_entropy(logits, targets, ignore_index=IGNORE_LABEL)
+        squared_change = F.mse_loss(
+            F.log_softmax(logits[:, :, 1:], dim=1),
+            F.log_softmax(logits.detach()[:, :, :-1], dim=1),
+            reduction="none",
+        )
+        smoothing = (squared_change.clamp(0, 16) * transition_mask).sum() / transition_count
+        total = total + smoothing_weight * smoothing
+    return total
+
+
+def train_asformer(
+    model: ASFormer,
+    sequences: Sequence[tuple[np.ndarray, np.ndarray]],
+    settings: TrainSettings,
+    on_epoch: Callable[[int, float, float], None] | None = None,
+) -> list[dict]:
+    """Train in place on (features (D, T), labels (T,)) pairs; one history row per epoch.
+
+    Each row holds epoch (from 1), loss (mean over batches), accuracy (training frame
+    accuracy of the last stage) and lr (the rate used in that epoch). on_epoch gets
+    (epoch, loss, accuracy) after each epoch.
+    """
+    _check_sequences(sequences, model.num_classes)
+    _seed_everything(settings.seed)
+    order_generator = np.random.default_rng(settings.seed)
+    device = resolve_device(settings.device)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate,
+                                 weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=settings.plateau_factor, patience=settings.plateau_patience
+    )
+    history: list[dict] = []
+    for epoch in tqdm(range(1, settings.epochs + 1), desc="ASFormer epochs", disable=None):
+        model.train()
+        lr = float(optimizer.param_groups[0]["lr"])
+        order = order_generator.permutation(len(sequences))
+        loss_sum, correct, counted, num_batches = 0.0, 0, 0, 0
+        for start in range(0, len(order), settings.batch_size):
+            batch = [sequences[i] for i in order[start : start + settings.batch_size]]
+            features, targets, mask = (t.to(device) for t in pad_batch(batch))
+            stage_logits = model(features, mask)
+            loss = asformer_loss(stage_logits, targets, mask, settings.smoothing_weight)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item()
+            num_batches += 1
+            predicted = stage_logits[-1].argmax(dim=1)
+            valid = mask.bool()
+            correct += int((predicted[valid] == targets[valid]).sum())
+            counted += int(valid.sum())
+        epoch_loss = loss_sum / num_batches
+        accuracy = correct / counted
+        scheduler.step(epoch_loss)
+        history.append({"epoch": epoch, "loss": epoch_loss, "accuracy": accuracy, "lr": lr})
+        if on_epoch is not None:
+            on_epoch(epoch, epoch_loss, accuracy)
+    return history
+
+
+def predict_asformer(model: ASFormer, features: np.ndarray) -> np.ndarray:
+    """Frame labels (T,) int64: argmax of the last stage, in eval mode, for features (D, T)."""
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        x = torch.as_tensor(features, dtype=torch.float32, device=device).unsqueeze(0)
+        mask = torch.ones(1, x.shape[-1], device=device)
+        stage_logits = model(x, mask)
+    return stage_logits[-1, 0].argmax(dim=0).cpu().numpy().astype(np.int64)
+
+
+def save_checkpoint(path: str | Path, model: ASFormer, model_config: dict, extra: dict) -> None:
+    """Write state_dict, constructor arguments and extra metadata atomically (temp + rename).
+
+    extra must hold plain Python values (str, int, float, lists, dicts): the loader
+    reads with torch.load(weights_only=True), which refuses arbitrary objects, so the
+    file is read back that way before the rename and a bad extra fails here, not later.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "model_config": dict(model_config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": extra,
+    }
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            torch.save(checkpoint, temp_file)
+        try:
+            torch.load(temp_name, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise ValueError(f"{path}: extra holds values a weights-only load refuses: {error}") from error
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[ASFormer, dict]:
+    """Rebuild the ASFormer saved by save_checkpoint, on device; returns (model, extra)."""
+    checkpoint = torch.load(Path(path), map_location=device, weights_only=True)
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not an mmfeat ASFormer checkpoint; write it with save_checkpoint")
+    model = ASFormer(**checkpoint["model_config"])
+    model.load_state_dict(checkpoint["state_dict"], strict=True)
+    return model.to(device), checkpoint["extra"]
+
+
+def pad_batch(
+    batch: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(features (B, D, Tmax) zero-padded, targets (B, Tmax) -100-padded, mask (B, Tmax))."""
+    longest = max(labels.shape[0] for _, labels in batch)
+    input_dim = batch[0][0].shape[0]
+    features = torch.zeros(len(batch), input_dim, longest)
+    targets = torch.full((len(batch), longest), IGNORE_LABEL, dtype=torch.long)
+    mask = torch.zeros(len(batch), longest)
+    for row, (video_features, labels) in enumerate(batch):
+        frames = labels.shape[0]
+        features[row, :, :frames] = torch.as_tensor(video_features, dtype=torch.float32)
+        targets[row, :frames] = torch.as_tensor(labels, dtype=torch.long)
+        mask[row, :frames] = 1
+    return features, targets, mask
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" means cuda when available, else cpu; anything else is passed to torch."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _check_sequences(sequences: Sequence[tuple[np.ndarray, np.ndarray]], num_classes: int) -> None:
+    """Fail before training on shapes or labels that would fail, obscurely, mid-epoch."""
+    if not sequences:
+        raise ValueError("no training sequences")
+    for index, (features, labels) in enumerate(sequences):
+        if features.ndim != 2 or labels.ndim != 1 or features.shape[1] != labels.shape[0]:
+            raise ValueError(f"sequence {index}: features {features.shape} and labels "
+                             f"{labels.shape} must be (D, T) and (T,)")
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"sequence {index}: labels must lie in [0, {num_classes})")

@@ -1,0 +1,110 @@
+"""ASFormer against the official implementation's outputs, and batching with padding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmfeat.models.asformer import ASFormer, build_window_mask, masked_instance_norm
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def official(reference_dir: Path) -> dict[str, np.ndarray]:
+    with np.load(reference_dir / "asformer_official_io.npz") as arrays:
+        return {key: arrays[key] for key in arrays.files}
+
+
+def _official_state_dict(official: dict[str, np.ndarray], prefix: str = "") -> dict[str, torch.Tensor]:
+    return {prefix + key[3:]: torch.from_numpy(value) for key, value in official.items()
+            if key.startswith("sd/")}
+
+
+def _run(model: ASFormer, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model.eval()(torch.from_numpy(x), torch.from_numpy(mask)).numpy()
+
+
+def test_reproduces_official_outputs(official):
+    model = ASFormer.from_official(_official_state_dict(official))
+    stage_logits = _run(model, official["x"], official["mask"][:, 0, :])
+    assert stage_logits.shape == official["out"].shape == (4, 1, 19, 777)
+    assert np.abs(stage_logits - official["out"]).max() < 1e-5
+
+
+def test_per_query_window_changes_the_output(official):
+    model = ASFormer.from_official(_official_state_dict(official), window="per_query")
+    stage_logits = _run(model, official["x"], official["mask"][:, 0, :])
+    assert np.abs(stage_logits - official["out"]).max() > 1e-3
+
+
+def test_parameter_count_matches_official():
+    model = ASFormer(input_dim=2048, num_classes=19)
+    assert sum(p.numel() for p in model.parameters()) == 1_134_476
+
+
+def test_from_official_infers_sizes_and_strips_data_parallel_prefix(official):
+    model = ASFormer.from_official(_official_state_dict(official, prefix="module."))
+    assert model.config["input_dim"] == 2048 and model.config["num_classes"] == 19
+    assert model.config["num_layers"] == 10 and model.config["num_decoders"] == 3
+    assert model.config["num_f_maps"] == 64 and model.config["r1"] == model.config["r2"] == 2
+
+
+def test_from_official_rejects_foreign_state_dicts(official):
+    with pytest.raises(ValueError, match="encoder.conv_1x1.weight"):
+        ASFormer.from_official({"backbone.weight": torch.zeros(3)})
+    weights = _official_state_dict(official)
+    weights.pop("decoders.1.layers.4.conv_1x1.bias")
+    weights["decoders.0.extra.weight"] = torch.zeros(1)
+    with pytest.raises(ValueError, match=r"decoders\.1\.layers\.4\.conv_1x1\.bias") as raised:
+        ASFormer.from_official(weights)
+    assert "decoders.0.extra.weight" in str(raised.value)
+
+
+@pytest.mark.parametrize("window", ["official", "per_query"])
+def test_padded_batch_matches_each_video_alone(window):
+    torch.manual_seed(3)
+    model = ASFormer(input_dim=16, num_classes=5, window=window).eval()
+    lengths = (300, 131)  # 131 is not a multiple of any block length above 1
+    videos = [torch.randn(1, 16, n) for n in lengths]
+    batch = torch.zeros(2, 16, max(lengths))
+    mask = torch.zeros(2, max(lengths))
+    for row, video in enumerate(videos):
+        batch[row, :, : video.shape[-1]] = video
+        mask[row, : video.shape[-1]] = 1
+    batch[1, :, lengths[1]:] = 7.0  # padding content must not matter
+    with torch.no_grad():
+        batched = model(batch, mask)
+        for row, video in enumerate(videos):
+            alone = model(video, torch.ones(1, video.shape[-1]))
+            frames = video.shape[-1]
+            torch.testing.assert_close(batched[:, row, :, :frames], alone[:, 0], atol=1e-5, rtol=1e-5)
+        assert torch.all(batched[:, 1, :, lengths[1]:] == 0)
+
+
+def test_masked_instance_norm_equals_instance_norm_without_padding():
+    x = torch.randn(2, 8, 50) * 3 + 1
+    expected = torch.nn.InstanceNorm1d(8)(x)
+    torch.testing.assert_close(masked_instance_norm(x, torch.ones(2, 1, 50)), expected)
+    mask = torch.ones(1, 1, 50)
+    mask[..., 30:] = 0
+    torch.testing.assert_close(masked_instance_norm(x[:1], mask)[..., :30],
+                               torch.nn.InstanceNorm1d(8)(x[:1, :, :30]))
+
+
+def test_window_masks():
+    official = build_window_mask(2, "official")
+    assert official.tolist() == [[1, 1, 1, 0], [1, 1, 1, 0]]
+    per_query = build_window_mask(2, "per_query")
+    assert per_query.tolist() == [[1, 1, 0, 0], [0, 1, 1, 0]]
+    assert build_window_mask(1, "official").tolist() == [[1]]
+    assert build_window_mask(4, "per_query").sum(dim=1).tolist() == [4, 4, 4, 4]
+
+
+def test_rejects_unknown_window():
+    with pytest.raises(ValueError, match="per_query"):
+        ASFormer(input_dim=4, num_classes=3, window="global")

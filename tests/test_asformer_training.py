@@ -1,0 +1,156 @@
+"""ASFormer loss, training loop, determinism and checkpoints on a tiny synthetic problem."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mmfeat.errors import UserError
+from mmfeat.models.asformer import ASFormer
+from mmfeat.training.asformer_training import (
+    TrainSettings,
+    asformer_loss,
+    load_checkpoint,
+    predict_asformer,
+    save_checkpoint,
+    train_asformer,
+)
+
+torch.set_num_threads(1)
+
+INPUT_DIM, NUM_CLASSES = 16, 5
+SMALL_MODEL = dict(input_dim=INPUT_DIM, num_classes=NUM_CLASSES, num_decoders=2, num_layers=4,
+                   num_f_maps=32)
+
+
+def _synthetic_sequences(seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """4 videos of 50-70 frames: segments of one class, features around a class mean."""
+    rng = np.random.default_rng(seed)
+    class_means = rng.normal(0, 1.5, size=(NUM_CLASSES, INPUT_DIM))
+    sequences = []
+    for length in (60, 52, 70, 57):
+        labels = np.empty(length, dtype=np.int64)
+        start = 0
+        while start < length:
+            end = min(length, start + int(rng.integers(8, 20)))
+            labels[start:end] = rng.integers(NUM_CLASSES)
+            start = end
+        features = class_means[labels].T + rng.normal(0, 0.5, size=(INPUT_DIM, length))
+        sequences.append((features.astype(np.float32), labels))
+    return sequences
+
+
+def _new_model(seed: int = 0) -> ASFormer:
+    torch.manual_seed(seed)
+    return ASFormer(**SMALL_MODEL)
+
+
+def _hand_loss(stage_logits: np.ndarray, labels: np.ndarray, weight: float, clamp: float = 16) -> float:
+    """The loss for batch size 1, frame by frame."""
+    total = 0.0
+    for logits in stage_logits[:, 0].astype(np.float64):  # (C, T)
+        shifted = logits - logits.max(axis=0)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=0))
+        total += -np.mean([log_probs[label, t] for t, label in enumerate(labels)])
+        squared = (log_probs[:, 1:] - log_probs[:, :-1]) ** 2
+        total += weight * np.clip(squared, 0, clamp).mean()
+    return total
+
+
+def test_loss_matches_hand_computation():
+    rng = np.random.default_rng(1)
+    stage_logits = rng.normal(0, 4, size=(3, 1, NUM_CLASSES, 40))  # large: the clamp bites
+    labels = rng.integers(0, NUM_CLASSES, size=40)
+    loss = asformer_loss(torch.tensor(stage_logits, dtype=torch.float32),
+                         torch.tensor(labels[None]), torch.ones(1, 40))
+    assert loss.item() == pytest.approx(_hand_loss(stage_logits, labels, 0.15), rel=1e-5)
+    unclamped = _hand_loss(stage_logits, labels, 0.15, clamp=np.inf)
+    assert unclamped > _hand_loss(stage_logits, labels, 0.15) + 0.01  # the clamp is exercised
+
+
+def test_loss_ignores_padded_frames():
+    rng = np.random.default_rng(2)
+    stage_logits = torch.tensor(rng.normal(size=(2, 1, NUM_CLASSES, 30)), dtype=torch.float32)
+    labels = torch.tensor(rng.integers(0, NUM_CLASSES, size=(1, 30)))
+    alone = asformer_loss(stage_logits, labels, torch.ones(1, 30))
+    padded_logits = torch.cat([stage_logits, 50 * torch.randn(2, 1, NUM_CLASSES, 10)], dim=-1)
+    padded_labels = torch.cat([labels, torch.full((1, 10), -100)], dim=-1)
+    mask = torch.cat([torch.ones(1, 30), torch.zeros(1, 10)], dim=-1)
+    torch.testing.assert_close(asformer_loss(padded_logits, padded_labels, mask), alone)
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[ASFormer, list[dict], list[tuple[np.ndarray, np.ndarray]]]:
+    sequences = _synthetic_sequences()
+    model = _new_model()
+    settings = TrainSettings(epochs=25, learning_rate=3e-3, batch_size=2, device="cpu")
+    history = train_asformer(model, sequences, settings)
+    return model, history, sequences
+
+
+def test_training_learns_the_synthetic_problem(trained):
+    model, history, sequences = trained
+    assert [row["epoch"] for row in history] == list(range(1, 26))
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    correct = sum(int((predict_asformer(model, f) == y).sum()) for f, y in sequences)
+    assert correct / sum(len(y) for _, y in sequences) > 0.9
+
+
+def test_same_seed_gives_identical_weights():
+    sequences = _synthetic_sequences()
+    settings = TrainSettings(epochs=2, batch_size=2, device="cpu", seed=5)
+    weights = []
+    for _ in range(2):
+        model = _new_model()
+        train_asformer(model, sequences, settings)
+        weights.append(model.state_dict())
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key
+    other = _new_model()
+    train_asformer(other, sequences, TrainSettings(epochs=2, batch_size=2, device="cpu", seed=6))
+    assert not torch.equal(other.state_dict()["encoder.conv_out.weight"],
+                           weights[0]["encoder.conv_out.weight"])
+
+
+def test_on_epoch_reports_each_epoch():
+    reported = []
+    model = _new_model()
+    history = train_asformer(model, _synthetic_sequences()[:2], TrainSettings(epochs=2, device="cpu"),
+                             on_epoch=lambda *row: reported.append(row))
+    assert reported == [(row["epoch"], row["loss"], row["accuracy"]) for row in history]
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(trained, tmp_path):
+    model, history, sequences = trained
+    path = tmp_path / "models" / "asformer.pt"
+    extra = {"class_names": ["a", "b", "c", "d", "e"], "history": history}
+    save_checkpoint(path, model, model.config, extra)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["asformer.pt"]  # no temp file left
+    loaded, loaded_extra = load_checkpoint(path)
+    assert loaded_extra == extra
+    assert loaded.config == model.config
+    for features, _ in sequences:
+        np.testing.assert_array_equal(predict_asformer(loaded, features), predict_asformer(model, features))
+
+
+def test_save_checkpoint_refuses_extra_that_would_not_load(tmp_path):
+    path = tmp_path / "asformer.pt"
+    with pytest.raises(ValueError, match="extra"):
+        save_checkpoint(path, _new_model(), dict(SMALL_MODEL), {"history": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_checkpoint_rejects_other_files(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(UserError, match="other.pt"):
+        load_checkpoint(path)
+
+
+def test_training_rejects_mismatched_labels():
+    features = np.zeros((INPUT_DIM, 10), dtype=np.float32)
+    with pytest.raises(ValueError, match="sequence 0"):
+        train_asformer(_new_model(), [(features, np.zeros(9, dtype=np.int64))], TrainSettings(epochs=1))
+    with pytest.raises(ValueError, match=r"\[0, 5\)"):
+        train_asformer(_new_model(), [(features, np.full(10, 5))], TrainSettings(epochs=1))
