@@ -1,0 +1,66 @@
+"""Alignment of a video's feature rows with its per-frame labels.
+
+Decoded videos and their annotations often differ by a few frames (50Salads has
+such videos). A policy decides which end is cut: `back` (the default: the
+50Salads study found it best, 0.716 vs 0.687 symmetric vs 0.665 front), `front`
+or `symmetric`. Feature rows carry the stream index of the frame they describe,
+so strided extraction and frames skipped as damaged map onto the right labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+POLICIES = ("back", "front", "symmetric")
+
+
+@dataclass
+class Alignment:
+    rows_kept: np.ndarray        # indices of the feature rows that have a label
+    label_indices: np.ndarray    # for each kept row, the index of its label frame
+    video_frames: int            # frames in the video's stream (decoded + skipped)
+    label_frames: int            # frames in the ground truth
+
+    @property
+    def mismatch(self) -> int:
+        """Video frames minus label frames: positive when the video is longer."""
+        return self.video_frames - self.label_frames
+
+
+def align(frame_indices: np.ndarray, video_frames: int, label_frames: int, policy: str = "back") -> Alignment:
+    """Match feature rows (stream indices `frame_indices`) to label frames under `policy`."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown alignment policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    common = min(video_frames, label_frames)
+    video_start = _cut_before(video_frames - common, policy)
+    label_start = _cut_before(label_frames - common, policy)
+    frame_indices = np.asarray(frame_indices, dtype=np.int64)
+    inside = (frame_indices >= video_start) & (frame_indices < video_start + common)
+    rows_kept = np.flatnonzero(inside)
+    label_indices = frame_indices[rows_kept] - video_start + label_start
+    return Alignment(rows_kept, label_indices, video_frames, label_frames)
+
+
+def _cut_before(excess: int, policy: str) -> int:
+    """How many of `excess` surplus frames are cut at the start."""
+    if policy == "back":
+        return 0
+    if policy == "front":
+        return excess
+    return excess // 2
+
+
+def fill_to_label_rate(predicted: np.ndarray, label_indices: np.ndarray, label_frames: int) -> np.ndarray:
+    """Per-label-frame predictions from predictions at `label_indices` (sorted).
+
+    Each label frame takes the prediction of the nearest predicted frame at or
+    before it (the first one before any): this repeats predictions made on every
+    k-th frame back to the full frame rate, as ASFormer's own prediction does,
+    and covers frames that had no feature (skipped as damaged, or cut).
+    """
+    if len(predicted) == 0:
+        raise ValueError("no predicted frames to fill from")
+    source = np.searchsorted(label_indices, np.arange(label_frames), side="right") - 1
+    return np.asarray(predicted)[np.clip(source, 0, None)]

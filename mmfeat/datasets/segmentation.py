@@ -1,0 +1,85 @@
+"""A dataset in the MS-TCN / ASFormer layout, as 50Salads is distributed.
+
+    ROOT/mapping.txt                     "idx name" per line
+    ROOT/groundTruth/{video}.txt         one label per frame
+    ROOT/splits/{train,test}.split{k}.bundle   file names with .txt
+    ROOT/videos/{video}.*                raw videos (features extracted by the workflow)
+    ROOT/features/{video}.npy            or precomputed features, shape (D, T)
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from mmfeat.datasets.mstcn_files import read_bundle, read_frame_labels, read_mapping
+from mmfeat.errors import UserError
+
+DATA_SECTION_HINT = "see README.md, section 'Data', for the expected layout"
+
+
+class SegmentationDataset:
+    """Read access to one dataset root; every error names the file that is wrong."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise UserError(f"dataset root {self.root} does not exist; {DATA_SECTION_HINT}")
+        if not self.mapping_path.is_file():
+            raise UserError(f"{self.mapping_path} is missing; {DATA_SECTION_HINT}")
+
+    @property
+    def mapping_path(self) -> Path:
+        return self.root / "mapping.txt"
+
+    @property
+    def ground_truth_dir(self) -> Path:
+        return self.root / "groundTruth"
+
+    @cached_property
+    def class_index(self) -> dict[str, int]:
+        """Label name -> class index, from mapping.txt."""
+        return read_mapping(self.mapping_path)
+
+    @cached_property
+    def class_names(self) -> list[str]:
+        """Label names ordered by class index."""
+        return [name for name, _ in sorted(self.class_index.items(), key=lambda item: item[1])]
+
+    def video_ids(self) -> list[str]:
+        """Every annotated video: the stems of groundTruth/*.txt."""
+        if not self.ground_truth_dir.is_dir():
+            raise UserError(f"{self.ground_truth_dir} is missing; {DATA_SECTION_HINT}")
+        return sorted(path.stem for path in self.ground_truth_dir.glob("*.txt"))
+
+    def label_names(self, video_id: str) -> list[str]:
+        """The per-frame label names of one video, as written in its groundTruth file."""
+        path = self.ground_truth_dir / f"{video_id}.txt"
+        if not path.is_file():
+            raise UserError(f"{path} is missing: video {video_id!r} has no ground truth; {DATA_SECTION_HINT}")
+        return read_frame_labels(path)
+
+    def labels(self, video_id: str) -> np.ndarray:
+        """The per-frame class indices of one video; an unknown label names file and line."""
+        names = self.label_names(video_id)
+        index = self.class_index
+        unknown = next(((line, name) for line, name in enumerate(names, 1) if name not in index), None)
+        if unknown is not None:
+            line, name = unknown
+            raise UserError(f"{self.ground_truth_dir / (video_id + '.txt')}, line {line}: label {name!r} "
+                            f"is not in {self.mapping_path}")
+        return np.array([index[name] for name in names], dtype=np.int64)
+
+    def bundle_path(self, part: str, split: int) -> Path:
+        if part not in ("train", "test"):
+            raise ValueError(f"part must be 'train' or 'test', not {part!r}")
+        return self.root / "splits" / f"{part}.split{split}.bundle"
+
+    def split_video_ids(self, part: str, split: int) -> list[str]:
+        """Video ids of a split's train or test bundle, in the bundle's order."""
+        path = self.bundle_path(part, split)
+        if not path.is_file():
+            raise UserError(f"{path} is missing; {DATA_SECTION_HINT}")
+        return [Path(name).stem for name in read_bundle(path)]
