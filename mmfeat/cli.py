@@ -14,38 +14,34 @@ import sys
 
 from mmfeat.errors import UserError
 
-# Module names under mmfeat.commands; imported lazily so that `mmfeat --help`
-# does not pay for torch.
-COMMAND_MODULES = [
-    "make_demo_salads",
-    "extract_features",
-    "import_features",
-    "segmentation_metrics",
-    "train_asformer",
-    "predict_asformer",
-    "segmentation_report",
-]
+# Subcommand -> module under mmfeat.commands. Only the module of the subcommand
+# being run is imported, so that a command that does not need torch starts fast.
+COMMANDS = {
+    "make-demo-salads": "make_demo_salads",
+    "extract-features": "extract_features",
+    "import-features": "import_features",
+    "segmentation-metrics": "segmentation_metrics",
+    "train-asformer": "train_asformer",
+    "predict-asformer": "predict_asformer",
+    "segmentation-report": "segmentation_report",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="mmfeat", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
-    commands = {}
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"mmfeat.commands.{module_name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"mmfeat.commands.{module_name}":
-                continue  # not written yet in this checkout
-            raise
-        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+    wanted = [argv[0]] if argv and argv[0] in COMMANDS else list(COMMANDS)
+    modules = {}
+    for name in wanted:
+        module = importlib.import_module(f"mmfeat.commands.{COMMANDS[name]}")
+        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
-        commands[module.NAME] = module
+        modules[name] = module
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return int(commands[args.command].run(args) or 0)
+        return int(modules[args.command].run(args) or 0)
     except UserError as error:
         print(f"mmfeat {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -51,8 +51,6 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> Any:
     for key, sub in schema.get("properties", {}).items():
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
-        if key not in instance and sub.get("type") == "object" and _has_defaults(sub, root):
-            instance[key] = {}  # a section left out entirely still gets its defaults
         if key in instance:
             instance[key] = _fill_defaults(instance[key], sub, root)
     extra = schema.get("additionalProperties")
@@ -60,12 +58,6 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> Any:
         for key in set(instance) - set(schema.get("properties", {})):
             instance[key] = _fill_defaults(instance[key], extra, root)
     return instance
-
-
-def _has_defaults(schema: dict, root: dict) -> bool:
-    if "$ref" in schema:
-        schema = _resolve(schema["$ref"], root)
-    return any("default" in sub for sub in schema.get("properties", {}).values())
 
 
 def _resolve(ref: str, root: dict) -> dict:
