@@ -1,0 +1,32 @@
+# mmfeat: raw videos -> features in HDF5 shards -> trained models -> report.
+#
+#     snakemake --cores 8                                   # the embedded demo (rule all)
+#     snakemake --cores 8 results/50salads/report.md        # with the real 50Salads in data/50salads
+#     snakemake --cores 8 --configfile tests/configs/tiny.yaml   # a named config
+#
+# Wiring only: what each stage does lives in workflow/rules/, how in the mmfeat package.
+
+from snakemake.utils import min_version
+
+from mmfeat.workflow_config import validate_config
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+# Fails before any job runs, naming the key path and what was expected.
+config.update(validate_config(config, source="the workflow config"))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/segmentation.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        default_targets(),

@@ -1,0 +1,77 @@
+"""mmfeat predict-asformer: write MS-TCN prediction files for a split's test videos.
+
+    mmfeat predict-asformer --dataset-root ROOT --features SHARDS... --split 1 \
+        --checkpoint model.pt --predictions DIR --evaluated-bundle test.bundle \
+        --alignment-report alignment.json
+
+Predictions are made on every sample_rate-th aligned frame, then repeated back
+to the ground truth's full frame rate. Test videos the feature store lists as
+excluded get no prediction file; the evaluated bundle lists the videos that do,
+and the alignment report names the ones left out and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from mmfeat.atomic import write_text_atomically
+from mmfeat.align import POLICIES, fill_to_label_rate
+from mmfeat.datasets.mstcn_files import write_prediction_file
+from mmfeat.datasets.segmentation import SegmentationDataset
+from mmfeat.features.store import FeatureStore
+from mmfeat.training.asformer_training import load_checkpoint, predict_asformer
+from mmfeat.training.segmentation_data import alignment_summary, load_sequences
+
+NAME = "predict-asformer"
+HELP = "predict a split's test videos with a trained ASFormer checkpoint (MS-TCN prediction files)"
+log = logging.getLogger(NAME)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset-root", required=True)
+    parser.add_argument("--features", required=True, nargs="+", help="the HDF5 shards of the dataset's features")
+    parser.add_argument("--split", required=True, type=int, help="k of splits/test.split{k}.bundle")
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--alignment", default=None, choices=POLICIES,
+                        help="defaults to the policy the checkpoint was trained with")
+    parser.add_argument("--predictions", required=True, help="folder to write one prediction file per video into")
+    parser.add_argument("--evaluated-bundle", required=True, help="bundle file listing the videos predicted")
+    parser.add_argument("--alignment-report", required=True, help="JSON: per-video lengths, mismatches, left out")
+    parser.add_argument("--device", default="cpu")
+
+
+def run(args: argparse.Namespace) -> int:
+    model, extra = load_checkpoint(args.checkpoint, device=args.device)
+    policy = args.alignment or extra["alignment"]
+    dataset = SegmentationDataset(args.dataset_root)
+    store = FeatureStore(args.features)
+    test_ids = dataset.split_video_ids("test", args.split)
+    sequences, left_out = load_sequences(dataset, store, test_ids, policy, extra["sample_rate"])
+    class_names = extra["class_names"]
+    if class_names != dataset.class_names:
+        log.warning("the checkpoint's classes differ from %s; predicting with the checkpoint's", dataset.mapping_path)
+
+    predictions_dir = Path(args.predictions)
+    staging = Path(tempfile.mkdtemp(prefix=f".{predictions_dir.name}.", dir=predictions_dir.parent))
+    try:
+        for sequence in sequences:
+            predicted_rows = predict_asformer(model, sequence.features)
+            per_frame = fill_to_label_rate(predicted_rows, sequence.label_indices, sequence.alignment.label_frames)
+            write_prediction_file(staging / sequence.video_id, [class_names[index] for index in per_frame])
+        if predictions_dir.exists():
+            shutil.rmtree(predictions_dir)
+        os.replace(staging, predictions_dir)  # a complete folder or none
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    write_text_atomically(args.evaluated_bundle, "".join(f"{s.video_id}.txt\n" for s in sequences))
+    report = {"split": args.split, "videos": alignment_summary(sequences, policy), "left_out": left_out}
+    write_text_atomically(args.alignment_report, json.dumps(report, indent=1) + "\n")
+    log.info("split %d: predicted %d test videos, %d left out", args.split, len(sequences), len(left_out))
+    return 0

@@ -1,0 +1,90 @@
+"""Feature rows and frame labels of a split's videos, aligned and subsampled for ASFormer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmfeat.align import Alignment, align
+from mmfeat.datasets.segmentation import SegmentationDataset
+from mmfeat.errors import UserError
+from mmfeat.features.store import FeatureStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VideoSequence:
+    video_id: str
+    features: np.ndarray        # (D, T) float32: the kept rows, every sample_rate-th
+    labels: np.ndarray          # (T,) class indices of those rows
+    label_indices: np.ndarray   # (T,) the label frame each row describes
+    alignment: Alignment
+
+
+def load_sequences(dataset: SegmentationDataset, store: FeatureStore, video_ids: list[str],
+                   policy: str, sample_rate: int) -> tuple[list[VideoSequence], dict[str, str]]:
+    """Aligned sequences of `video_ids`, and the videos left out with the reason.
+
+    A video is left out only when the feature store lists it as excluded (a file
+    that could not be read, with `on_unreadable: skip`); a video that is simply
+    missing from the store is an error, never silently dropped.
+    """
+    excluded_in_store = store.excluded()
+    decode_records = store.decode_records()
+    available = set(store.videos())
+    sequences, left_out = [], {}
+    for video_id in video_ids:
+        if video_id not in available:
+            if video_id in excluded_in_store:
+                left_out[video_id] = excluded_in_store[video_id]
+                log.warning("%s: left out, %s", video_id, excluded_in_store[video_id])
+                continue
+            raise UserError(f"video {video_id!r} of {dataset.root} has no features in the store "
+                            f"and is not listed as excluded; rerun the feature extraction")
+        sequences.append(_load_one(dataset, store, video_id, decode_records.get(video_id), policy, sample_rate))
+    return sequences, left_out
+
+
+def _load_one(dataset: SegmentationDataset, store: FeatureStore, video_id: str,
+              decode_record: dict | None, policy: str, sample_rate: int) -> VideoSequence:
+    features = store.features(video_id)
+    frame_indices = store.frame_indices(video_id)
+    labels = dataset.labels(video_id)
+    alignment = align(frame_indices, _video_frames(decode_record, len(features)), len(labels), policy)
+    if alignment.mismatch:
+        log.warning("%s: %d video frames vs %d label frames, cut at the %s",
+                    video_id, alignment.video_frames, alignment.label_frames, policy)
+    if len(alignment.rows_kept) == 0:
+        raise UserError(f"video {video_id!r}: no feature row lines up with its {len(labels)} label frames")
+    rows = alignment.rows_kept[::sample_rate]
+    label_indices = alignment.label_indices[::sample_rate]
+    return VideoSequence(
+        video_id=video_id,
+        features=np.ascontiguousarray(features[rows].T, dtype=np.float32),
+        labels=labels[label_indices],
+        label_indices=label_indices,
+        alignment=alignment,
+    )
+
+
+def _video_frames(decode_record: dict | None, feature_rows: int) -> int:
+    """Frames in the video's stream: decoded plus skipped; for imported features, their rows."""
+    if decode_record is None:
+        return feature_rows
+    return int(decode_record["frames_decoded"]) + len(decode_record["skipped_indices"])
+
+
+def alignment_summary(sequences: list[VideoSequence], policy: str) -> dict:
+    """Per-video lengths and mismatch, for the report."""
+    return {
+        sequence.video_id: {
+            "video_frames": sequence.alignment.video_frames,
+            "label_frames": sequence.alignment.label_frames,
+            "mismatch": sequence.alignment.mismatch,
+            "policy": policy,
+        }
+        for sequence in sequences
+    }

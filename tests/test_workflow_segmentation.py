@@ -1,0 +1,178 @@
+"""Real Snakemake runs of the segmentation workflow on tiny named configs.
+
+The demo run goes from generated H.264 videos (one damaged, one unreadable)
+through I3D features in HDF5 shards, ASFormer per split, to the report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from mmfeat.datasets.mstcn_files import read_bundle, read_prediction_file
+from mmfeat.features.store import FeatureStore
+from mmfeat.metrics.segmentation import evaluate_bundle
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+
+
+def snakemake(workdir: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *arguments],
+                            capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        logs = "\n".join(f"--- {path}\n{path.read_text()[-3000:]}" for path in workdir.glob("results/*/logs/**/*.log"))
+        pytest.fail(f"snakemake {' '.join(arguments)} failed:\n{result.stderr[-6000:]}\n{logs}")
+    return result
+
+
+def planned_jobs(workdir: Path, config: Path) -> dict[str, int]:
+    """Rule -> job count of what a run would do now (a dry run's job stats)."""
+    result = snakemake(workdir, "--configfile", str(config), "--dry-run", "--cores", "1", "results/tiny-salads/report.md")
+    stats = {}
+    for line in result.stdout.splitlines():
+        match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
+        if match and match.group(1) != "total":
+            stats[match.group(1)] = int(match.group(2))
+    return stats
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny-run")
+    config = workdir / "tiny.yaml"
+    shutil.copy(TINY_CONFIG, config)
+    snakemake(workdir, "--configfile", str(config), "--cores", "2", "results/tiny-salads/report.md")
+    return workdir, config
+
+
+def test_report_has_every_split_the_mean_the_baseline_and_the_demo_notice(demo_run):
+    workdir, _ = demo_run
+    report = (workdir / "results/tiny-salads/report.md").read_text()
+    for split in (1, 2, 3):
+        assert re.search(rf"^\| split {split} \| \d+ \|( [\d.]+ \|){{5}}$", report, re.MULTILINE), report
+    assert re.search(r"^\| \*\*mean ± std\*\* \| \|( \*\*[\d.]+ ± [\d.]+\*\* \|){5}$", report, re.MULTILINE)
+    assert re.search(r"^\| majority-class baseline \(mean\) \| \|( [\d.]+ \|){5}$", report, re.MULTILINE)
+    assert "**Demo.**" in report and "randomly initialised" in report
+    assert "random initialisation, seed 0" in report
+    assert "![ground truth against prediction](data:image/png;base64," in report
+    assert (workdir / "results/tiny-salads/ribbons.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_damaged_frames_unreadable_file_and_length_mismatch_are_reported(demo_run):
+    workdir, _ = demo_run
+    summary = json.loads(_demo_summary(workdir))
+    report = (workdir / "results/tiny-salads/report.md").read_text()
+    store = FeatureStore(sorted((workdir / "results/tiny-salads/features/i3d-tiny").glob("shard-*.h5")))
+    (unreadable,) = summary["unreadable"]
+    assert unreadable in store.excluded()
+    assert re.search(rf"^\| {unreadable} \| .+ \|$", report, re.MULTILINE)
+    damaged_records = {video: r for video, r in store.decode_records().items() if r["skipped_indices"]}
+    assert set(damaged_records) == set(summary["damaged"])
+    for video in damaged_records:
+        assert re.search(rf"^\| {video} \| \d+ \| \d+ \| [\d, -]+ \| decord \|$", report, re.MULTILINE)
+    assert re.search(r"^- [1-9]\d* videos? whose decoded length differs from the ground truth\.$", report, re.MULTILINE)
+
+
+def _demo_summary(workdir: Path) -> str:
+    """The JSON summary `mmfeat make-demo-salads` printed into its log."""
+    text = (workdir / "results/tiny-salads/logs/make_demo.log").read_text()
+    return text[text.index("{"): text.rindex("}") + 1]
+
+
+def test_store_holds_every_readable_video_with_provenance(demo_run):
+    workdir, _ = demo_run
+    shards = sorted((workdir / "results/tiny-salads/features/i3d-tiny").glob("shard-*.h5"))
+    assert [path.name for path in shards] == ["shard-0.h5", "shard-1.h5"]
+    store = FeatureStore(shards)
+    ground_truth = sorted(path.stem for path in (workdir / "results/tiny-salads/dataset/groundTruth").glob("*.txt"))
+    assert sorted([*store.videos(), *store.excluded()]) == ground_truth
+    video = store.videos()[0]
+    features = store.features(video)
+    assert features.shape[1] == 2048 and np.isfinite(features).all()
+    assert store.provenance(video)["weights"] == {"kind": "random", "seed": 0}
+
+
+def test_predictions_cover_every_ground_truth_frame_and_metrics_agree(demo_run):
+    workdir, _ = demo_run
+    ground_truth_dir = workdir / "results/tiny-salads/dataset/groundTruth"
+    for split in (1, 2, 3):
+        split_dir = workdir / f"results/tiny-salads/asformer-tiny/split{split}"
+        assert (split_dir / "model.pt").is_file()
+        for name in read_bundle(split_dir / "evaluated.bundle"):
+            truth = (ground_truth_dir / name).read_text().split()
+            assert len(read_prediction_file(split_dir / "predictions" / Path(name).stem)) == len(truth)
+        recorded = json.loads((split_dir / "metrics.json").read_text())["mean"]
+        recomputed = evaluate_bundle(ground_truth_dir, split_dir / "predictions", split_dir / "evaluated.bundle")
+        for key in ("acc", "edit", "f1@10", "f1@25", "f1@50"):
+            assert recorded[key] == pytest.approx(recomputed[key], abs=1e-9)
+
+
+def test_no_partial_or_temporary_files_are_left(demo_run):
+    workdir, _ = demo_run
+    leftovers = [p for p in (workdir / "results").rglob(".*") if ".snakemake" not in p.parts]
+    assert leftovers == []
+
+
+def test_nothing_reruns_when_nothing_changed(demo_run):
+    workdir, config = demo_run
+    assert planned_jobs(workdir, config) == {}
+
+
+def test_changing_one_extractor_setting_reruns_that_stage_and_what_depends_on_it(demo_run, tmp_path):
+    workdir, config = demo_run
+    changed = yaml.safe_load(config.read_text())
+    changed["extractors"]["i3d-tiny"]["crop"] = 24
+    changed_config = tmp_path / "changed.yaml"
+    changed_config.write_text(yaml.safe_dump(changed))
+    assert planned_jobs(workdir, changed_config) == {
+        "extract_shard": 2, "train_asformer": 3, "predict_asformer": 3, "evaluate_split": 3,
+        "segmentation_report": 1,
+    }
+
+
+def test_changing_the_model_reruns_training_but_not_the_features(demo_run, tmp_path):
+    workdir, config = demo_run
+    changed = yaml.safe_load(config.read_text())
+    changed["models"]["asformer-tiny"]["training"]["epochs"] = 4
+    changed_config = tmp_path / "changed.yaml"
+    changed_config.write_text(yaml.safe_dump(changed))
+    assert planned_jobs(workdir, changed_config) == {
+        "train_asformer": 3, "predict_asformer": 3, "evaluate_split": 3, "segmentation_report": 1,
+    }
+
+
+def test_a_config_typo_fails_before_any_job_with_the_key_path(tmp_path):
+    broken = yaml.safe_load(TINY_CONFIG.read_text())
+    broken["extractors"]["i3d-tiny"]["strid"] = 2
+    config = tmp_path / "broken.yaml"
+    config.write_text(yaml.safe_dump(broken))
+    result = snakemake(tmp_path, "--configfile", str(config), "--dry-run", "--cores", "1", check=False)
+    assert result.returncode != 0
+    assert "extractors.i3d-tiny: Additional properties are not allowed ('strid'" in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_missing_dataset_root_names_the_path_and_the_readme(tmp_path):
+    result = snakemake(tmp_path, "--configfile", str(REPO / "config.yaml"), "--dry-run", "--cores", "1",
+                       "results/50salads/report.md", check=False)
+    output = result.stderr + result.stdout
+    assert result.returncode != 0
+    assert "data/50salads does not exist" in output
+    assert "README.md, section 'Data'" in output
+
+
+def test_snakemake_lint_passes():
+    result = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr

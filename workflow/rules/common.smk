@@ -1,0 +1,199 @@
+# Helpers for the rules: each returns what its name says, from config and the dataset's files.
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from mmfeat.demo.salads import demo_video_ids
+from mmfeat.features.sharding import videos_in_shard
+from mmfeat.features.video_files import find_video_file
+
+# Rules run `python -m mmfeat`. Put this interpreter first on PATH so the rules
+# use the environment snakemake runs in, even when it was not activated; a
+# rule's conda env, when --use-conda is given, is activated after this and wins.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+MMFEAT = "python -m mmfeat"
+
+NAME_PATTERN = "[A-Za-z0-9][A-Za-z0-9_.-]*"
+
+
+wildcard_constraints:
+    dataset=NAME_PATTERN,
+    model=NAME_PATTERN,
+    extractor=NAME_PATTERN,
+    split=r"\d+",
+    shard=r"\d+",
+
+
+def default_targets():
+    """The demo report of every demo dataset: what `snakemake` builds with no target."""
+    return [f"results/{name}/report.md" for name, dataset in config["datasets"].items() if "demo" in dataset]
+
+
+def dataset_config(dataset):
+    if dataset not in config["datasets"]:
+        raise ValueError(f"no dataset named {dataset!r} in the config (known: {', '.join(config['datasets'])})")
+    return config["datasets"][dataset]
+
+
+def dataset_root(dataset):
+    """The dataset's root, relative to the working directory or absolute, as configured."""
+    return Path(dataset_config(dataset)["root"])
+
+
+def dataset_video_ids(dataset):
+    """Every annotated video: known from the config for a demo, else read from groundTruth/."""
+    cfg = dataset_config(dataset)
+    if "demo" in cfg:
+        return demo_video_ids(cfg["demo"]["videos"])
+    root = dataset_root(dataset)
+    ground_truth = root / "groundTruth"
+    if not ground_truth.is_dir():
+        missing = root if not root.exists() else ground_truth
+        raise ValueError(
+            f"dataset {dataset!r}: {missing} does not exist. Put the data there or point "
+            f"datasets.{dataset}.root in the config at it; see README.md, section 'Data'."
+        )
+    return sorted(path.stem for path in ground_truth.glob("*.txt"))
+
+
+def dataset_label_files(dataset):
+    """mapping.txt, the ground truth of every video and every split bundle."""
+    root = dataset_root(dataset)
+    splits = range(1, dataset_config(dataset)["splits"] + 1)
+    return (
+        [root / "mapping.txt"]
+        + [root / "groundTruth" / f"{video}.txt" for video in dataset_video_ids(dataset)]
+        + [root / "splits" / f"{part}.split{k}.bundle" for k in splits for part in ("train", "test")]
+    )
+
+
+def feature_source(dataset):
+    """The extractor whose features the dataset trains on, or 'precomputed' for imported .npy files."""
+    features = dataset_config(dataset)["features"]
+    return features["extractor"] if features["source"] == "videos" else "precomputed"
+
+
+def feature_shards(dataset):
+    source = feature_source(dataset)
+    count = dataset_config(dataset)["features"]["num_shards"]
+    return [f"results/{dataset}/features/{source}/shard-{k}.h5" for k in range(count)]
+
+
+def shard_video_ids(dataset, shard):
+    """The videos whose features go into one shard, chosen by a stable hash of the id."""
+    count = dataset_config(dataset)["features"]["num_shards"]
+    return videos_in_shard(dataset_video_ids(dataset), int(shard), count)
+
+
+def shard_video_files(wildcards):
+    """The video files of one shard: a rerun of the shard follows a change to any of them."""
+    cfg = dataset_config(wildcards.dataset)
+    videos_dir = dataset_root(wildcards.dataset) / "videos"
+    ids = shard_video_ids(wildcards.dataset, wildcards.shard)
+    if "demo" in cfg:
+        return [videos_dir / f"{video}.mp4" for video in ids]  # made by the demo rule
+    return [find_video_file(videos_dir, video) for video in ids]
+
+
+def shard_feature_files(wildcards):
+    """The precomputed ROOT/features/{video}.npy files of one shard."""
+    features_dir = dataset_root(wildcards.dataset) / "features"
+    return [features_dir / f"{video}.npy" for video in shard_video_ids(wildcards.dataset, wildcards.shard)]
+
+
+def extractor_settings(wildcards):
+    """The extractor's whole config entry: a change to any setting reruns its shards."""
+    return json.dumps(config["extractors"][wildcards.extractor], sort_keys=True)
+
+
+def model_settings(wildcards):
+    return json.dumps(config["models"][wildcards.model], sort_keys=True)
+
+
+def split_numbers(dataset):
+    return list(range(1, dataset_config(dataset)["splits"] + 1))
+
+
+def split_outputs(dataset, filename):
+    model = dataset_config(dataset)["model"]
+    return [f"results/{dataset}/{model}/split{k}/{filename}" for k in split_numbers(dataset)]
+
+
+def videos_dir(wildcards):
+    return dataset_root(wildcards.dataset) / "videos"
+
+
+def precomputed_features_dir(wildcards):
+    return dataset_root(wildcards.dataset) / "features"
+
+
+def shard_video_arguments(wildcards):
+    """`--video ID` for each video of the shard."""
+    return " ".join(f"--video {video}" for video in shard_video_ids(wildcards.dataset, wildcards.shard))
+
+
+def decode_setting(name):
+    """A function of the wildcards returning the dataset's decode setting `name`."""
+
+    def setting(wildcards):
+        return dataset_config(wildcards.dataset)["decode"][name]
+
+    return setting
+
+
+def extractor_dtype(wildcards):
+    return config["extractors"][wildcards.extractor]["dtype"]
+
+
+def dataset_features(wildcards):
+    return feature_shards(wildcards.dataset)
+
+
+def dataset_labels(wildcards):
+    return dataset_label_files(wildcards.dataset)
+
+
+def dataset_root_of(wildcards):
+    return dataset_root(wildcards.dataset)
+
+
+def alignment_policy(wildcards):
+    return dataset_config(wildcards.dataset)["alignment"]
+
+
+def background_arguments(wildcards):
+    """`--background LABEL` for each label the dataset treats as background."""
+    return " ".join(f"--background {label}" for label in dataset_config(wildcards.dataset)["background"])
+
+
+def ground_truth_dir(wildcards):
+    return dataset_root(wildcards.dataset) / "groundTruth"
+
+
+def report_split_files(filename):
+    """A function of the wildcards: `filename` in every split folder of the dataset's model."""
+
+    def files(wildcards):
+        return split_outputs(wildcards.dataset, filename)
+
+    return files
+
+
+def report_split_dirs(wildcards):
+    return [str(Path(path).parent) for path in split_outputs(wildcards.dataset, "metrics.json")]
+
+
+def report_settings(wildcards):
+    """The config entries the run used, for the report to state."""
+    cfg = dataset_config(wildcards.dataset)
+    source = feature_source(wildcards.dataset)
+    return json.dumps({
+        "dataset": cfg,
+        "extractor": config["extractors"].get(source),
+        "model": config["models"][cfg["model"]],
+    }, sort_keys=True)

@@ -1,0 +1,37 @@
+# The embedded demo: a small dataset generated in the real 50Salads / MS-TCN layout,
+# one rule per dataset of the config that has a `demo` section.
+
+
+def demo_outputs(dataset):
+    root = dataset_root(dataset)
+    return {
+        "videos": [root / "videos" / f"{video}.mp4" for video in dataset_video_ids(dataset)],
+        "labels": dataset_label_files(dataset),
+    }
+
+
+def demo_arguments(dataset):
+    demo = dataset_config(dataset)["demo"]
+    return (
+        f"--seed {demo['seed']} --videos {demo['videos']} --frames {demo['frames'][0]} {demo['frames'][1]} "
+        f"--size {demo['size'][0]} {demo['size'][1]} --fps {demo['fps']} "
+        f"--splits {dataset_config(dataset)['splits']} --damaged {demo['damaged']} --unreadable {demo['unreadable']}"
+    )
+
+
+for demo_dataset in [name for name, cfg in config["datasets"].items() if "demo" in cfg]:
+
+    rule:
+        name:
+            f"make_demo_{demo_dataset}"
+        output:
+            **demo_outputs(demo_dataset),
+        log:
+            f"results/{demo_dataset}/logs/make_demo.log",
+        params:
+            root=str(dataset_root(demo_dataset)),
+            arguments=demo_arguments(demo_dataset),
+        conda:
+            "../../envs/mmfeat.yaml"
+        shell:
+            "{MMFEAT} make-demo-salads --root {params.root} {params.arguments} > {log} 2>&1"
