@@ -1,0 +1,240 @@
+"""Feature shards: one HDF5 file per extraction job, read back as one store.
+
+    with ShardWriter("results/50salads/features/i3d/shard-0.h5", "i3d", settings) as shard:
+        shard.add_video("rgb-01-1", features, frame_indices, {"source": "video", "fps": 30.0})
+        shard.add_decode_record("rgb-01-1", record)
+        shard.exclude_video("rgb-02-1", "cannot open rgb-02-1.avi: ...")
+
+    store = FeatureStore("results/50salads/features/i3d")   # every *.h5 in the folder
+    store.features("rgb-01-1")                               # (T, D) float32
+
+Layout of a shard (every attribute value is JSON text, so nested values such
+as settings and versions survive HDF5 unchanged):
+
+    /                        attrs: format, format_version, extractor, settings, dtype, complete
+    /features/{video}        (T, D) in the shard's dtype; attrs: what made it (provenance)
+    /frame_indices/{video}   (T,) int64 stream index of each feature's frame
+    /manifest/decode_records/{video}   JSON text: the decoder's record
+    /manifest/excluded/{video}         text: why the video has no features
+
+Frame indices and decode records are datasets, not attributes, because HDF5
+attributes stop at 64 KiB and a 50Salads video has ~18k frames. The writer
+fills a hidden temporary file and renames it into place only when its `with`
+block ends cleanly, so a shard at its final path is always complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from mmfeat.errors import UserError
+
+log = logging.getLogger(__name__)
+
+SHARD_FORMAT = "mmfeat-feature-shard"
+SHARD_FORMAT_VERSION = 1
+STORED_DTYPES = ("float16", "float32")  # float16 halves the disk; I3D features fit its range
+
+
+class ShardWriter:
+    """Write one shard; the file appears at `path` only if the `with` block succeeds."""
+
+    def __init__(self, path: str | os.PathLike, extractor: str, settings: dict, dtype: str = "float16") -> None:
+        if dtype not in STORED_DTYPES:
+            raise UserError(f"feature dtype {dtype!r} is not supported; use one of {list(STORED_DTYPES)}")
+        self.path = Path(path)
+        self.extractor = extractor
+        self.settings = settings
+        self.dtype = dtype
+        # hidden and not ending in .h5, so no reader or shard-*.h5 glob mistakes it for a shard
+        self.partial_path = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
+        self._file: h5py.File | None = None
+        self._names: set[str] = set()
+
+    def __enter__(self) -> ShardWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = h5py.File(self.partial_path, "w")
+        attrs = self._file.attrs
+        attrs["format"] = SHARD_FORMAT
+        attrs["format_version"] = SHARD_FORMAT_VERSION
+        attrs["extractor"] = self.extractor
+        attrs["settings"] = _to_json(self.settings)
+        attrs["dtype"] = self.dtype
+        attrs["complete"] = False
+        for group in ("features", "frame_indices", "manifest/decode_records", "manifest/excluded"):
+            self._file.create_group(group)
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback) -> bool:
+        try:
+            if exc_type is None:
+                self._file.attrs["complete"] = True
+            self._file.close()
+            if exc_type is None:
+                os.replace(self.partial_path, self.path)
+                log.info("wrote %s (%d videos)", self.path, len(self._names))
+        finally:
+            if self.partial_path.exists():
+                self.partial_path.unlink()
+                log.info("removed unfinished %s", self.partial_path)
+        return False
+
+    def add_video(self, video_id: str, features: np.ndarray, frame_indices: np.ndarray, attrs: dict) -> None:
+        """Store a video's (T, D) features, the stream index of each row, and what made them.
+
+        `attrs` holds the per-video provenance (weights, fps, source, versions, ...);
+        the shard's extractor, settings and dtype are added to it.
+        """
+        self._claim(video_id)
+        features = np.asarray(features)
+        frame_indices = np.asarray(frame_indices)
+        if features.ndim != 2:
+            raise ValueError(f"features of {video_id!r} must be (T, D), got shape {features.shape}")
+        if frame_indices.shape != (features.shape[0],):
+            raise ValueError(
+                f"frame_indices of {video_id!r} must have shape ({features.shape[0]},), got {frame_indices.shape}"
+            )
+        with np.errstate(over="ignore"):  # an overflow is reported below, with the fix
+            stored = features.astype(self.dtype)
+        if not np.isfinite(stored).all():
+            finite_before = np.isfinite(features).all()
+            fix = "store them as float32 (--dtype float32)" if finite_before else "check the features' source"
+            raise UserError(
+                f"features of {video_id!r} are not finite as {self.dtype} "
+                f"({'they overflow it' if finite_before else 'NaN or inf given'}); {fix}"
+            )
+        dataset = self._file["features"].create_dataset(video_id, data=stored)
+        provenance = {"extractor": self.extractor, "settings": self.settings, "stored_dtype": self.dtype, **attrs}
+        for key, value in provenance.items():
+            dataset.attrs[key] = _to_json(value)
+        self._file["frame_indices"].create_dataset(video_id, data=frame_indices.astype(np.int64))
+
+    def add_decode_record(self, video_id: str, record: dict) -> None:
+        """Keep the decoder's record of a video (frames expected and decoded, skipped indices, ...)."""
+        self._file["manifest/decode_records"].create_dataset(_checked_name(video_id), data=_to_json(record))
+
+    def exclude_video(self, video_id: str, reason: str) -> None:
+        """List a video as having no features in this shard, and why."""
+        self._claim(video_id)
+        self._file["manifest/excluded"].create_dataset(video_id, data=reason)
+
+    def _claim(self, video_id: str) -> None:
+        if self._file is None:
+            raise RuntimeError(f"{self.path}: use ShardWriter inside a `with` block")
+        _checked_name(video_id)
+        if video_id in self._names:
+            raise ValueError(f"video {video_id!r} was already added to {self.path}")
+        self._names.add(video_id)
+
+
+class FeatureStore:
+    """Read the videos of one or more shards as one store."""
+
+    def __init__(self, paths: Iterable[str | os.PathLike] | str | os.PathLike) -> None:
+        self.shard_paths = _shard_paths(paths)
+        self._shard_of_video: dict[str, Path] = {}
+        self._decode_records: dict[str, dict] = {}
+        self._excluded: dict[str, str] = {}
+        for shard_path in self.shard_paths:
+            self._index_shard(shard_path)
+
+    def __repr__(self) -> str:
+        if len(self.shard_paths) == 1:
+            return f"FeatureStore({self.shard_paths[0]})"
+        return f"FeatureStore({len(self.shard_paths)} shards in {self.shard_paths[0].parent})"
+
+    def videos(self) -> list[str]:
+        """Ids of the videos that have features, sorted."""
+        return sorted(self._shard_of_video)
+
+    def features(self, video_id: str) -> np.ndarray:
+        """The video's features, (T, D) float32."""
+        with h5py.File(self._shard(video_id), "r") as shard:
+            return shard["features"][video_id][()].astype(np.float32)
+
+    def frame_indices(self, video_id: str) -> np.ndarray:
+        """The stream index of each feature row's frame, (T,) int64."""
+        with h5py.File(self._shard(video_id), "r") as shard:
+            return shard["frame_indices"][video_id][()]
+
+    def provenance(self, video_id: str) -> dict:
+        """What made the video's features: extractor, settings, weights, fps, source, versions, ..."""
+        with h5py.File(self._shard(video_id), "r") as shard:
+            attrs = shard["features"][video_id].attrs
+            return {key: json.loads(attrs[key]) for key in attrs}
+
+    def decode_records(self) -> dict[str, dict]:
+        """The decoder's record of every decoded video, by id."""
+        return dict(self._decode_records)
+
+    def excluded(self) -> dict[str, str]:
+        """Videos left without features, with the reason, by id."""
+        return dict(self._excluded)
+
+    def _shard(self, video_id: str) -> Path:
+        try:
+            return self._shard_of_video[video_id]
+        except KeyError:
+            raise KeyError(f"video {video_id!r} is not in {self!r}") from None
+
+    def _index_shard(self, shard_path: Path) -> None:
+        try:
+            shard = h5py.File(shard_path, "r")
+        except OSError as error:
+            raise UserError(
+                f"{shard_path} is not a readable HDF5 file ({error}); delete it and re-run its job"
+            ) from error
+        with shard:
+            if shard.attrs.get("format") != SHARD_FORMAT or not shard.attrs.get("complete", False):
+                raise UserError(
+                    f"{shard_path} is not a complete mmfeat feature shard; delete it and re-run the job that makes it"
+                )
+            names = list(shard["features"]) + list(shard["manifest/excluded"])
+            for video_id in names:
+                if video_id in self._shard_of_video or video_id in self._excluded:
+                    other = self._shard_of_video.get(video_id, "another shard's exclusion list")
+                    raise UserError(
+                        f"video {video_id!r} is in both {other} and {shard_path}; "
+                        "each video belongs to one shard, so delete the stale shard"
+                    )
+            for video_id in shard["features"]:
+                self._shard_of_video[video_id] = shard_path
+            for video_id, reason in shard["manifest/excluded"].items():
+                self._excluded[video_id] = reason.asstr()[()]
+            for video_id, record in shard["manifest/decode_records"].items():
+                self._decode_records[video_id] = json.loads(record.asstr()[()])
+
+
+def _shard_paths(paths: Iterable[str | os.PathLike] | str | os.PathLike) -> list[Path]:
+    """A folder means every *.h5 in it; otherwise the given files, which must exist."""
+    if isinstance(paths, (str, os.PathLike)):
+        single = Path(paths)
+        if single.is_dir():
+            shard_paths = sorted(single.glob("*.h5"))
+            if not shard_paths:
+                raise UserError(f"no feature shards (*.h5) in {single}; run the feature extraction first")
+            return shard_paths
+        paths = [single]
+    shard_paths = [Path(path) for path in paths]
+    missing = [str(path) for path in shard_paths if not path.is_file()]
+    if missing:
+        raise UserError(f"feature shard(s) not found: {', '.join(missing)}; run the feature extraction first")
+    return shard_paths
+
+
+def _checked_name(video_id: str) -> str:
+    """A video id usable as an HDF5 name: '/' would make a sub-group."""
+    if not video_id or "/" in video_id or video_id in (".", ".."):
+        raise ValueError(f"video id {video_id!r} cannot name an HDF5 dataset; ids must be non-empty, without '/'")
+    return video_id
+
+
+def _to_json(value) -> str:
+    return json.dumps(value, sort_keys=True)
