@@ -1,0 +1,331 @@
+"""Decode a video's frames one at a time, skipping damaged frames instead of failing.
+
+    from mmfeat.video.decode import open_video
+    with open_video("rgb-01-1.mp4", backend="decord") as video:
+        for index, frame_rgb in video:      # index: position in the stream
+            ...
+        print(video.record.to_dict())       # what was decoded, what was skipped
+
+Two backends, both FFmpeg underneath: "decord" reads in small batches and
+retries a failed batch frame by frame; "opencv" reads frame by frame and
+recovers each frame's stream index from its timestamp, because its own frame
+counter counts decoded frames only. Frames that cannot be decoded are skipped,
+logged and listed in `record.skipped_indices`; the frames after them keep
+their stream indices. Memory holds at most one batch of frames whatever the
+video's length (see benchmarks/decode_memory.py).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mmfeat.errors import UserError
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("decord", "opencv")
+
+DECORD_BATCH_FRAMES = 8  # a batch is ~50 MB at 1080p; larger batches gain little speed
+# Measured on the damaged videos of tests/test_video_decode.py: decodes in
+# which a good frame next to damage was wrongly skipped were 47/100 with 1
+# thread and 3 attempts, 4/300 with 2 threads and 3 attempts, 0/300 with 2
+# threads and 5 attempts. The frames kept were right in every case. A fixed
+# thread count, not "auto", so that the behaviour does not change with the machine.
+DECORD_DECODER_THREADS = 2
+DECORD_ATTEMPTS_PER_FRAME = 5  # a good frame near damage fails by chance; a damaged one fails every time
+# OpenCV's read() fails once per unusable packet, and at the end of the file on
+# every call; a run of failures longer than the frames still expected (plus
+# this margin) therefore means the end of the file.
+OPENCV_EXTRA_FAILED_READS = 2
+OPENCV_FAILED_READS_WITHOUT_COUNT = 1000  # when the container gives no frame count
+
+
+class UnreadableVideoError(UserError):
+    """The file cannot be opened or decoded at all; the message names the file and what is wrong."""
+
+
+@dataclass
+class DecodeRecord:
+    """What decoding one video gave: filled at open, updated while iterating, final once iteration ends.
+
+    `skipped_indices` lists frames that failed before a later frame decoded
+    again (damaged data). Frames missing at the end (a truncated file, or
+    damage up to the end) are not listed there: they show as
+    `frames_decoded + len(skipped_indices) < frames_expected`.
+    """
+
+    path: str
+    backend: str
+    frames_expected: int | None  # from container metadata; None when it gives none
+    frames_decoded: int = 0
+    skipped_indices: list[int] = field(default_factory=list)
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class VideoFrames:
+    """Context manager + iterator over one video's frames, streamed one at a time.
+
+    Iterating yields `(stream index, HxWx3 uint8 RGB frame)`; it can be done
+    once per open. Memory is bounded independently of the video's length.
+    """
+
+    def __init__(self, path: str, backend: str, source: _DecordSource | _OpenCVSource):
+        self.path = path
+        self.backend = backend
+        self._source = source
+        self._iterated = False
+        self.record = DecodeRecord(
+            path=path,
+            backend=backend,
+            frames_expected=source.frames_expected,
+            fps=source.fps,
+            width=source.width,
+            height=source.height,
+        )
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        if self._iterated:
+            raise RuntimeError(f"{self.path}: frames were already iterated; call open_video again")
+        self._iterated = True
+        return self._frames_with_bookkeeping()
+
+    def _frames_with_bookkeeping(self) -> Iterator[tuple[int, np.ndarray]]:
+        record = self.record
+        next_index = 0  # the index the next frame has when nothing is skipped
+        for index, frame_rgb in self._source.decoded_frames():
+            if index > next_index:
+                self._record_skipped(range(next_index, index))
+            if not record.width:  # metadata gave no size: take the frames'
+                record.height, record.width = frame_rgb.shape[:2]
+            record.frames_decoded += 1
+            next_index = index + 1
+            yield index, frame_rgb
+        if record.frames_decoded == 0:
+            raise UnreadableVideoError(
+                f"{self.path}: {self.backend} opened the file but could not decode any frame "
+                f"(metadata says {record.frames_expected}); the video data is damaged, replace the file"
+            )
+        if record.frames_expected is not None and next_index < record.frames_expected:
+            log.warning(
+                "%s: %s decoded up to frame %d only, metadata says %d frames (file truncated or damaged at the end)",
+                self.path,
+                self.backend,
+                next_index - 1,
+                record.frames_expected,
+            )
+
+    def _record_skipped(self, indices: range) -> None:
+        self.record.skipped_indices.extend(indices)
+        log.warning(
+            "%s: %s could not decode frames %d..%d (damaged data); skipped them and went on",
+            self.path,
+            self.backend,
+            indices.start,
+            indices.stop - 1,
+        )
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> VideoFrames:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def open_video(path: str | os.PathLike, backend: str = "decord") -> VideoFrames:
+    """Open `path` for streaming its frames with `backend` (one of BACKENDS).
+
+    Raises UnreadableVideoError when the file is missing or cannot be opened
+    at all, ValueError for an unknown backend.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown video backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    path = os.fspath(path)
+    if not Path(path).is_file():
+        raise UnreadableVideoError(f"{path}: no such file; check the video path or the dataset's video folder")
+    source = _DecordSource(path) if backend == "decord" else _OpenCVSource(path)
+    return VideoFrames(path, backend, source)
+
+
+class _DecordSource:
+    """decord's VideoReader, read in small batches; a failed batch is retried frame by frame.
+
+    decord does not tie a decoding error to the frame that caused it: its
+    reader pushes packets ahead of the frame asked for (how far depends on
+    thread timing), and once the decoder fails on a packet every later
+    request raises, until a real seek clears the error. So a good frame just
+    before damaged packets can fail too. Each frame of a failed batch is
+    therefore retried alone after forcing a real seek, up to
+    DECORD_ATTEMPTS_PER_FRAME times, and skipped only if every attempt fails.
+    A good frame right before damage can still, rarely, be skipped. In a
+    video with B-frames, a frame shown after a damaged one in the same group
+    of pictures is skipped even where it could be decoded without it (see
+    decoded_frames).
+    """
+
+    def __init__(self, path: str):
+        import decord  # imported here: importing decord is slow and only this backend needs it
+
+        self._decord_error = decord.DECORDError
+        try:
+            self._reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=DECORD_DECODER_THREADS)
+        except (decord.DECORDError, RuntimeError, AssertionError) as error:
+            raise UnreadableVideoError(_cannot_open_message(path, "decord", error)) from error
+        self.frames_expected: int | None = len(self._reader)
+        self.fps = float(self._reader.get_avg_fps())
+        self._keyframes = [int(index) for index in self._reader.get_key_indices()]
+        # decord does not report the frame size before decoding; FFmpeg's header has it
+        self.width, self.height = _frame_size_from_header(path)
+
+    def decoded_frames(self) -> Iterator[tuple[int, np.ndarray]]:
+        frame_count = len(self._reader)
+        # decord reaches a frame by decoding from the keyframe before it, so the
+        # frames after a failed one in its group of pictures fail too: they are
+        # skipped without trying, which keeps a damaged group at O(group) decodes.
+        unreachable_before = 0
+        for batch_start in range(0, frame_count, DECORD_BATCH_FRAMES):
+            batch_stop = min(batch_start + DECORD_BATCH_FRAMES, frame_count)
+            batch_indices = list(range(max(batch_start, unreachable_before), batch_stop))
+            if not batch_indices:
+                continue
+            try:
+                batch = self._reader.get_batch(batch_indices).asnumpy()
+            except self._decord_error:
+                for index in batch_indices:  # one bad frame fails the whole batch: keep the good ones
+                    if index < unreachable_before:
+                        continue
+                    frame_rgb = self._decode_alone(index)
+                    if frame_rgb is None:
+                        unreachable_before = self._next_keyframe_after(index, frame_count)
+                        continue
+                    yield index, frame_rgb
+                self._clear_decoder_error()  # the last attempt may have failed: start the next batch clean
+                continue
+            yield from zip(batch_indices, batch)
+
+    def _next_keyframe_after(self, index: int, frame_count: int) -> int:
+        """The first keyframe after `index`, or `frame_count` when there is none."""
+        position = bisect.bisect_right(self._keyframes, index)
+        return self._keyframes[position] if position < len(self._keyframes) else frame_count
+
+    def _decode_alone(self, index: int) -> np.ndarray | None:
+        """Frame `index` decoded from its keyframe with a clean decoder, or None if every attempt fails."""
+        for _ in range(DECORD_ATTEMPTS_PER_FRAME):
+            self._clear_decoder_error()
+            try:
+                return self._reader[index].asnumpy()
+            except self._decord_error:
+                continue
+        return None
+
+    def _clear_decoder_error(self) -> None:
+        # decord clears a decoder error only on a real seek, and skips a seek
+        # to the position it is already at: of two seeks to two different
+        # keyframes the last is always real. Keyframes, because decord takes a
+        # seek to any other frame as landing there while the file is at the
+        # keyframe before it. Seeks move the file position only: cheap.
+        if len(self._keyframes) < 2:
+            self._reader.seek(0)  # one keyframe: no second place to seek to
+            return
+        self._reader.seek(self._keyframes[0])
+        self._reader.seek(self._keyframes[1])
+
+    def close(self) -> None:
+        self._reader = None  # decord frees the file when the reader is collected
+
+
+class _OpenCVSource:
+    """OpenCV's FFmpeg capture, read frame by frame; indices come from frame timestamps."""
+
+    def __init__(self, path: str):
+        import cv2
+
+        self._cv2 = cv2
+        # CAP_FFMPEG explicitly: otherwise a name like "take%02d.mp4" is read as an image sequence
+        self._capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise UnreadableVideoError(_cannot_open_message(path, "opencv", None))
+        frame_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frames_expected: int | None = frame_count if frame_count > 0 else None
+        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS))
+        self.width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+
+    def decoded_frames(self) -> Iterator[tuple[int, np.ndarray]]:
+        cv2 = self._cv2
+        last_index = -1
+        failed_reads_in_a_row = 0
+        while failed_reads_in_a_row <= self._failed_reads_allowed(last_index):
+            ok, frame_bgr = self._capture.read()
+            if not ok:
+                failed_reads_in_a_row += 1
+                continue
+            failed_reads_in_a_row = 0
+            index = self._stream_index(last_index)
+            last_index = index
+            yield index, cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+
+    def _failed_reads_allowed(self, last_index: int) -> int:
+        if self.frames_expected is None:
+            return OPENCV_FAILED_READS_WITHOUT_COUNT
+        return max(self.frames_expected - (last_index + 1), 0) + OPENCV_EXTRA_FAILED_READS
+
+    def _stream_index(self, last_index: int) -> int:
+        """The stream index of the frame just read, from its timestamp (OpenCV's frame counter skips failures)."""
+        if self.fps <= 0:
+            return last_index + 1
+        milliseconds = self._capture.get(self._cv2.CAP_PROP_POS_MSEC)
+        index = round(milliseconds * self.fps / 1000.0)
+        # a timestamp that goes backwards (broken muxer) must not reorder frames
+        return index if index > last_index else last_index + 1
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+def _frame_size_from_header(path: str) -> tuple[int, int]:
+    """(width, height) of the first video stream as FFmpeg reads it from the header; (0, 0) if unknown."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            context = container.streams.video[0].codec_context
+            return int(context.width), int(context.height)
+    except (av.FFmpegError, IndexError):
+        return 0, 0
+
+
+def _cannot_open_message(path: str, backend: str, backend_error: Exception | None) -> str:
+    """Why `backend` cannot open `path`, in words: FFmpeg's own reason when it has one."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                reason = "the file has no video stream"
+            else:
+                first_line = str(backend_error).strip().splitlines()[0] if backend_error else "no reason given"
+                reason = (
+                    f"FFmpeg reads its header but {backend} rejects it ({first_line}); if the file is "
+                    f"cut off or damaged, try backend 'opencv', which decodes what is there"
+                    if backend == "decord"
+                    else f"FFmpeg reads its header but {backend} rejects it; try backend 'decord'"
+                )
+    except av.FFmpegError as error:
+        reason = f"FFmpeg cannot read it: {error.strerror or error}"
+    return f"{path}: cannot open with {backend}: {reason}. Check the file (ffprobe {path}) or replace it"

@@ -1,0 +1,94 @@
+"""Write RGB frames to an H.264 MP4 with PyAV, one frame at a time.
+
+    from mmfeat.video.encode import write_h264_video
+    write_h264_video("clip.mp4", frames, fps=15, gop=5)
+
+Used by the demo dataset and the tests; frames are encoded as they arrive, so
+a generator of frames never needs to be held in memory as a whole.
+
+Same frames, same options: nearly always the same bytes. But on a loaded
+machine libx264 was seen to make different choices for a few frames of the
+same input, even with one thread (a few percent of encodes, 2026-11-22), so
+lossy output is not reproducible bit for bit. With `crf=0` (lossless) the
+decoded frames are exactly the input whatever the encoder chose: use it where
+decoded frames must be identical from run to run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Fixed encoder options: one thread, so that the same frames give the same
+# bytes as far as libx264 allows (see above), and no B-frames, so that the
+# packet order is the frame order and a decoding error maps to one frame.
+X264_OPTIONS = {"threads": "1", "bf": "0", "preset": "veryfast"}
+
+
+def write_h264_video(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    fps: int,
+    gop: int | None = None,
+    crf: int = 18,
+) -> int:
+    """Encode HxWx3 uint8 RGB `frames` to `path` (libx264, yuv420p) and return the frame count.
+
+    `gop` is the keyframe interval in frames (None: the encoder's default).
+    `crf` is x264's quality: 18 is visually lossless, 0 is lossless (larger
+    files, reproducible decoded frames). Width and height must be even, as
+    yuv420p requires; every frame must have the first frame's size.
+    """
+    frame_count = 0
+    with av.open(os.fspath(path), mode="w", format="mp4") as container:
+        stream = None
+        for frame_rgb in frames:
+            if stream is None:
+                stream = _add_video_stream(container, path, frame_rgb, fps, gop, crf)
+            _check_frame(path, frame_rgb, stream.width, stream.height, frame_count)
+            rgb_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
+            # Converted here with one thread: left to the encoder, PyAV converts
+            # with several threads, which gave different bytes from run to run
+            # on a loaded machine (measured: ~4% of encodes of the same frames).
+            container.mux(stream.encode(rgb_frame.reformat(format="yuv420p", threads=1)))
+            frame_count += 1
+        if stream is None:
+            raise ValueError(f"{path}: no frames given; a video needs at least one frame")
+        container.mux(stream.encode(None))  # flush the frames the encoder still holds
+    log.debug("wrote %d frames to %s", frame_count, path)
+    return frame_count
+
+
+def _add_video_stream(container, path, first_frame: np.ndarray, fps: int, gop: int | None, crf: int):
+    """Add the H.264 stream, sized after the first frame."""
+    if first_frame.ndim != 3 or first_frame.shape[2] != 3:
+        raise ValueError(f"{path}: frames must be HxWx3 RGB, got shape {first_frame.shape}")
+    height, width = first_frame.shape[:2]
+    if width % 2 or height % 2:
+        raise ValueError(f"{path}: width and height must be even for yuv420p, got {width}x{height}")
+    stream = container.add_stream("libx264", rate=int(fps))
+    stream.width, stream.height = width, height
+    stream.pix_fmt = "yuv420p"
+    options = {**X264_OPTIONS, "crf": str(crf)}
+    if gop is not None:
+        # keyint_min and no scene-cut detection as well, so that keyframes
+        # fall exactly every `gop` frames
+        options.update({"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"})
+    stream.options = options
+    stream.codec_context.thread_count = 1
+    return stream
+
+
+def _check_frame(path, frame_rgb: np.ndarray, width: int, height: int, index: int) -> None:
+    if frame_rgb.dtype != np.uint8:
+        raise ValueError(f"{path}: frame {index} has dtype {frame_rgb.dtype}; convert frames to uint8")
+    if frame_rgb.shape != (height, width, 3):
+        raise ValueError(
+            f"{path}: frame {index} has shape {frame_rgb.shape}, expected {(height, width, 3)} like the first frame"
+        )
