@@ -251,3 +251,17 @@ def test_missing_file_is_unreadable(tmp_path, backend):
 def test_unknown_backend_lists_the_known_ones(clean_video):
     with pytest.raises(ValueError, match="decord, opencv"):
         open_video(clean_video, "pyav")
+
+
+def test_decord_refuses_a_frame_width_it_would_scramble_and_opencv_decodes_it(tmp_path):
+    # decord 0.6.0 returns (H, W, 4) frames of scrambled bytes for some widths, 48 among them
+    path = tmp_path / "narrow.mp4"
+    frame = np.zeros((32, 48, 3), dtype=np.uint8)
+    frame[..., 0], frame[..., 1], frame[..., 2] = 10, 100, 200
+    write_h264_video(path, [frame] * 4, fps=10, crf=0)
+    with pytest.raises(UnreadableVideoError, match=r"narrow\.mp4: decord returns frames of shape \(32, 48, 4\).*'opencv'"):
+        open_video(path, backend="decord")
+    with open_video(path, backend="opencv") as frames:
+        decoded = [rgb for _, rgb in frames]
+    assert len(decoded) == 4
+    np.testing.assert_allclose(decoded[0].reshape(-1, 3).mean(axis=0), [10, 100, 200], atol=2)

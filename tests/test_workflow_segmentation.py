@@ -63,7 +63,7 @@ def test_report_has_every_split_the_mean_the_baseline_and_the_demo_notice(demo_r
     for split in (1, 2, 3):
         assert re.search(rf"^\| split {split} \| \d+ \|( [\d.]+ \|){{5}}$", report, re.MULTILINE), report
     assert re.search(r"^\| \*\*mean ± std\*\* \| \|( \*\*[\d.]+ ± [\d.]+\*\* \|){5}$", report, re.MULTILINE)
-    assert re.search(r"^\| majority-class baseline \(mean\) \| \|( [\d.]+ \|){5}$", report, re.MULTILINE)
+    assert re.search(r"^\| majority-class baseline \(mean\) \|\s+\|( [\d.]+ \|){5}$", report, re.MULTILINE)
     assert "**Demo.**" in report and "randomly initialised" in report
     assert "random initialisation, seed 0" in report
     assert "![ground truth against prediction](data:image/png;base64," in report

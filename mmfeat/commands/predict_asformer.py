@@ -20,13 +20,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mmfeat.atomic import write_text_atomically
 from mmfeat.align import POLICIES, fill_to_label_rate
+from mmfeat.atomic import write_text_atomically
 from mmfeat.datasets.mstcn_files import write_prediction_file
 from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.features.store import FeatureStore
 from mmfeat.training.asformer_training import load_checkpoint, predict_asformer
-from mmfeat.training.segmentation_data import alignment_summary, load_sequences
+from mmfeat.training.segmentation_data import alignment_summary, load_sequences, standardize
 
 NAME = "predict-asformer"
 HELP = "predict a split's test videos with a trained ASFormer checkpoint (MS-TCN prediction files)"
@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     store = FeatureStore(args.features)
     test_ids = dataset.split_video_ids("test", args.split)
     sequences, left_out = load_sequences(dataset, store, test_ids, policy, extra["sample_rate"])
+    if extra.get("feature_statistics"):
+        standardize(sequences, extra["feature_statistics"]["mean"], extra["feature_statistics"]["std"])
     class_names = extra["class_names"]
     if class_names != dataset.class_names:
         log.warning("the checkpoint's classes differ from %s; predicting with the checkpoint's", dataset.mapping_path)

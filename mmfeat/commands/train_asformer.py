@@ -18,7 +18,7 @@ from mmfeat.errors import UserError
 from mmfeat.features.store import FeatureStore
 from mmfeat.models.asformer import ASFormer
 from mmfeat.training.asformer_training import TrainSettings, save_checkpoint, train_asformer
-from mmfeat.training.segmentation_data import load_sequences
+from mmfeat.training.segmentation_data import feature_statistics, load_sequences, standardize
 
 NAME = "train-asformer"
 HELP = "train ASFormer on a split's training bundle and save the checkpoint"
@@ -40,12 +40,18 @@ def run(args: argparse.Namespace) -> int:
     model_settings = parse_model_settings(args.model_settings)
     training = dict(model_settings.get("training", {}))
     sample_rate = training.pop("sample_rate", 1)
+    normalize_features = training.pop("normalize_features", False)
     dataset = SegmentationDataset(args.dataset_root)
     store = FeatureStore(args.features)
     train_ids = dataset.split_video_ids("train", args.split)
     sequences, left_out = load_sequences(dataset, store, train_ids, args.alignment, sample_rate)
     if not sequences:
         raise UserError(f"split {args.split}: none of the {len(train_ids)} training videos has features")
+    statistics = None
+    if normalize_features:
+        mean, std = feature_statistics(sequences)
+        standardize(sequences, mean, std)
+        statistics = {"mean": mean.tolist(), "std": std.tolist()}
     architecture = {key: model_settings[key] for key in ARCHITECTURE_KEYS if key in model_settings}
     model_config = {"input_dim": sequences[0].features.shape[0], "num_classes": len(dataset.class_names),
                     **architecture}
@@ -63,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         "class_names": dataset.class_names,
         "split": args.split,
         "sample_rate": sample_rate,
+        "feature_statistics": statistics,
         "alignment": args.alignment,
         "training": training,
         "train_videos": [s.video_id for s in sequences],

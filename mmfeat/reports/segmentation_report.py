@@ -147,7 +147,8 @@ def _features_section(settings: dict, store: FeatureStore) -> str:
     lines.append(f"- Model: `{settings['dataset']['model']}` (ASFormer: {model['num_decoders']} decoders, "
                  f"{model['num_layers']} layers, {model['num_f_maps']} feature maps, window {model['window']}), "
                  f"trained from a random initialisation, seed {training.get('seed')}, {training.get('epochs')} "
-                 f"epochs, sample rate {training.get('sample_rate')}, "
+                 f"epochs, learning rate {training.get('learning_rate')}, sample rate {training.get('sample_rate')}, "
+                 f"features {'standardised per dimension' if training.get('normalize_features') else 'as stored'}, "
                  f"alignment policy `{settings['dataset']['alignment']}`.")
     return "\n".join(lines)
 

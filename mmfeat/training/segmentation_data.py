@@ -88,3 +88,16 @@ def alignment_summary(sequences: list[VideoSequence], policy: str) -> dict:
         }
         for sequence in sequences
     }
+
+
+def feature_statistics(sequences: list[VideoSequence]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and std over every frame of `sequences` (the training videos)."""
+    frames = np.concatenate([sequence.features for sequence in sequences], axis=1)
+    return frames.mean(axis=1), frames.std(axis=1) + 1e-6  # epsilon: constant dimensions stay finite
+
+
+def standardize(sequences: list[VideoSequence], mean: np.ndarray, std: np.ndarray) -> None:
+    """Scale each feature dimension to the training split's zero mean and unit variance, in place."""
+    mean, std = np.asarray(mean, dtype=np.float32)[:, None], np.asarray(std, dtype=np.float32)[:, None]
+    for sequence in sequences:
+        sequence.features = (sequence.features - mean) / std

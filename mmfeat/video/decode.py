@@ -190,6 +190,21 @@ class _DecordSource:
         self._keyframes = [int(index) for index in self._reader.get_key_indices()]
         # decord does not report the frame size before decoding; FFmpeg's header has it
         self.width, self.height = _frame_size_from_header(path)
+        self._refuse_misdecoded_size(path)
+
+    def _refuse_misdecoded_size(self, path: str) -> None:
+        """Fail at once where decord 0.6.0 returns scrambled frames (some widths, e.g. 48 or 72)."""
+        try:
+            shape = tuple(self._reader[0].shape)
+        except self._decord_error:
+            return  # a damaged first frame: the frame loop deals with it
+        finally:
+            self._reader.seek(0)
+        if shape != (self.height, self.width, 3):
+            raise UnreadableVideoError(
+                f"{path}: decord returns frames of shape {shape} for this {self.width}x{self.height} video "
+                f"(a decord bug with some frame widths); decode it with the 'opencv' backend instead"
+            )
 
     def decoded_frames(self) -> Iterator[tuple[int, np.ndarray]]:
         frame_count = len(self._reader)

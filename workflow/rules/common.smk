@@ -1,7 +1,6 @@
 # Helpers for the rules: each returns what its name says, from config and the dataset's files.
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -9,14 +8,20 @@ from mmfeat.demo.salads import demo_video_ids
 from mmfeat.features.sharding import videos_in_shard
 from mmfeat.features.video_files import find_video_file
 
-# Rules run `python -m mmfeat`. Put this interpreter first on PATH so the rules
-# use the environment snakemake runs in, even when it was not activated; a
-# rule's conda env, when --use-conda is given, is activated after this and wins.
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])]
+# Rules run `python -m mmfeat`. Without a rule conda env (--use-conda sets
+# CONDA_PREFIX), that is the interpreter snakemake runs in, even when its
+# environment was not activated; with one, the env's python, which finds the
+# package through PYTHONPATH.
+SHELL_PREFIX = (
+    "set -euo pipefail; "
+    'printenv CONDA_PREFIX >/dev/null || export PATH="INTERPRETER_DIR:$PATH"; '
+    'export PYTHONPATH="REPOSITORY${{PYTHONPATH:+:$PYTHONPATH}}"; '
 )
-MMFEAT = "python -m mmfeat"
+shell.prefix(
+    SHELL_PREFIX.replace("INTERPRETER_DIR", str(Path(sys.executable).parent)).replace(
+        "REPOSITORY", str(workflow.basedir)
+    )
+)
 
 NAME_PATTERN = "[A-Za-z0-9][A-Za-z0-9_.-]*"
 
@@ -122,6 +127,11 @@ def split_numbers(dataset):
 def split_outputs(dataset, filename):
     model = dataset_config(dataset)["model"]
     return [f"results/{dataset}/{model}/split{k}/{filename}" for k in split_numbers(dataset)]
+
+
+def demo_root_of(wildcards, output):
+    """The demo's root: the folder of its mapping.txt output."""
+    return str(Path(output.labels[0]).parent)
 
 
 def videos_dir(wildcards):

@@ -29,9 +29,9 @@ for demo_dataset in [name for name, cfg in config["datasets"].items() if "demo" 
         log:
             f"results/{demo_dataset}/logs/make_demo.log",
         params:
-            root=str(dataset_root(demo_dataset)),
+            root=demo_root_of,
             arguments=demo_arguments(demo_dataset),
         conda:
             "../../envs/mmfeat.yaml"
         shell:
-            "{MMFEAT} make-demo-salads --root {params.root} {params.arguments} > {log} 2>&1"
+            "python -m mmfeat make-demo-salads --root {params.root} {params.arguments} > {log} 2>&1"

@@ -23,9 +23,9 @@ rule extract_shard:
     resources:
         mem_mb=4000,
     wildcard_constraints:
-        extractor="(?!precomputed/)" + NAME_PATTERN,
+        extractor=f"(?!precomputed/){NAME_PATTERN}",
     shell:
-        "{MMFEAT} extract-features --videos-dir {params.videos_dir} {params.video_arguments}"
+        "python -m mmfeat extract-features --videos-dir {params.videos_dir} {params.video_arguments}"
         " --output {output} --extractor {wildcards.extractor} --settings {params.settings:q}"
         " --backend {params.backend} --on-unreadable {params.on_unreadable} --dtype {params.dtype}"
         " > {log} 2>&1"
@@ -46,6 +46,6 @@ rule import_shard:
     resources:
         mem_mb=2000,
     shell:
-        "{MMFEAT} import-features --features-dir {params.features_dir} {params.video_arguments}"
+        "python -m mmfeat import-features --features-dir {params.features_dir} {params.video_arguments}"
         # float32: the published features are imported without loss of precision.
         " --output {output} --dtype float32 > {log} 2>&1"

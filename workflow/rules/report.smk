@@ -21,6 +21,6 @@ rule segmentation_report:
     conda:
         "../../envs/mmfeat.yaml"
     shell:
-        "{MMFEAT} segmentation-report --name {wildcards.dataset} --dataset-root {params.root}"
+        "python -m mmfeat segmentation-report --name {wildcards.dataset} --dataset-root {params.root}"
         " --features {input.features} --split-dir {params.split_dirs} --settings {params.settings:q}"
         " --output {output.report} --ribbons {output.ribbons} > {log} 2>&1"

@@ -19,7 +19,7 @@ rule train_asformer:
     resources:
         mem_mb=4000,
     shell:
-        "{MMFEAT} train-asformer --dataset-root {params.root} --features {input.features}"
+        "python -m mmfeat train-asformer --dataset-root {params.root} --features {input.features}"
         " --split {wildcards.split} --model-settings {params.settings:q} --alignment {params.alignment}"
         " --checkpoint {output} > {log} 2>&1"
 
@@ -41,7 +41,7 @@ rule predict_asformer:
     conda:
         "../../envs/mmfeat.yaml"
     shell:
-        "{MMFEAT} predict-asformer --dataset-root {params.root} --features {input.features}"
+        "python -m mmfeat predict-asformer --dataset-root {params.root} --features {input.features}"
         " --split {wildcards.split} --checkpoint {input.checkpoint} --alignment {params.alignment}"
         " --predictions {output.predictions} --evaluated-bundle {output.bundle}"
         " --alignment-report {output.alignment} > {log} 2>&1"
@@ -62,5 +62,5 @@ rule evaluate_split:
     conda:
         "../../envs/mmfeat.yaml"
     shell:
-        "{MMFEAT} segmentation-metrics --ground-truth {params.ground_truth} --predictions {input.predictions}"
+        "python -m mmfeat segmentation-metrics --ground-truth {params.ground_truth} --predictions {input.predictions}"
         " --bundle {input.bundle} {params.background} --output {output} > {log} 2>&1"
