@@ -4,6 +4,7 @@ authors published), imported into the same HDF5 store and trained on."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,10 +57,9 @@ def test_precomputed_features_are_imported_trained_on_and_reported(tmp_path):
     }
     config_path = tmp_path / "toy.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(config_path), "--cores", "2", "results/toy/report.md"],
-        capture_output=True, text=True, timeout=600)
+    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                 str(tmp_path), "--configfile", str(config_path), "--cores", "2", "results/toy/report.md"]
+    result = subprocess.run(snakemake, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-5000:]
 
     store = FeatureStore(tmp_path / "results/toy/features/precomputed")
@@ -79,3 +79,13 @@ def test_precomputed_features_are_imported_trained_on_and_reported(tmp_path):
                                    re.MULTILINE).group(1))
     # class-dependent features: ASFormer must learn them, far above always predicting one label
     assert mean_acc > 85 > 50 > baseline_acc
+
+    # A new video lands in one shard: only that shard is imported again.
+    root = tmp_path / "data" / "toy"
+    shutil.copy(root / "groundTruth" / "vid-5.txt", root / "groundTruth" / "vid-6.txt")
+    shutil.copy(root / "features" / "vid-5.npy", root / "features" / "vid-6.npy")
+    with open(root / "splits" / "train.split1.bundle", "a") as bundle:
+        bundle.write("vid-6.txt\n")
+    dry_run = subprocess.run([*snakemake, "--dry-run"], capture_output=True, text=True, timeout=300)
+    assert dry_run.returncode == 0, dry_run.stderr[-3000:]
+    assert re.search(r"^import_shard\s+1$", dry_run.stdout, re.MULTILINE), dry_run.stdout[-3000:]

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from mmfeat.errors import UserError
+
 NAME = "make-demo-salads"
-HELP = "Write the demo-salads dataset (videos, groundTruth, mapping, splits) under --root"
+HELP = "Write the demo-salads dataset (videos, groundTruth, mapping, splits) under --root."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +49,6 @@ def run(args: argparse.Namespace) -> int:
             unreadable=args.unreadable,
         )
     except ValueError as error:
-        from mmfeat.errors import UserError
-
         raise UserError(f"make-demo-salads: {error}") from error
     print(json.dumps(summary, indent=2))
     return 0

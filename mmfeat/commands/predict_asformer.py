@@ -29,7 +29,7 @@ from mmfeat.training.asformer_training import load_checkpoint, predict_asformer
 from mmfeat.training.segmentation_data import alignment_summary, load_sequences, standardize
 
 NAME = "predict-asformer"
-HELP = "predict a split's test videos with a trained ASFormer checkpoint (MS-TCN prediction files)"
+HELP = "Predict a split's test videos with a trained ASFormer checkpoint (MS-TCN prediction files)."
 log = logging.getLogger(NAME)
 
 

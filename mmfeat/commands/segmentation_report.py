@@ -18,7 +18,7 @@ from mmfeat.features.store import FeatureStore
 from mmfeat.reports.segmentation_report import SplitOutputs, write_segmentation_report
 
 NAME = "segmentation-report"
-HELP = "write the Markdown report of a cross-validated segmentation run"
+HELP = "Write the Markdown report of a cross-validated segmentation run."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

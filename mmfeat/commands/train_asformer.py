@@ -21,7 +21,7 @@ from mmfeat.training.asformer_training import TrainSettings, save_checkpoint, tr
 from mmfeat.training.segmentation_data import feature_statistics, load_sequences, standardize
 
 NAME = "train-asformer"
-HELP = "train ASFormer on a split's training bundle and save the checkpoint"
+HELP = "Train ASFormer on a split's training bundle and save the checkpoint."
 
 ARCHITECTURE_KEYS = ("num_decoders", "num_layers", "num_f_maps", "r1", "r2", "channel_masking_rate", "window")
 log = logging.getLogger(NAME)
