@@ -177,3 +177,18 @@ def test_a_missing_dataset_root_names_the_path_and_the_readme(tmp_path):
 def test_snakemake_lint_passes():
     result = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_real_layout_dataset_finds_its_videos_by_extension(demo_run, tmp_path):
+    """The demo's files as a user's dataset (no `demo` section): videos are found on disk."""
+    workdir, config = demo_run
+    real = yaml.safe_load(config.read_text())
+    dataset = real["datasets"].pop("tiny-salads")
+    dataset.pop("demo")
+    real["datasets"]["users-salads"] = dataset
+    real_config = tmp_path / "real.yaml"
+    real_config.write_text(yaml.safe_dump(real))
+    result = snakemake(workdir, "--configfile", str(real_config), "--dry-run", "--cores", "1",
+                       "results/users-salads/report.md")
+    assert re.search(r"^extract_shard\s+2$", result.stdout, re.MULTILINE), result.stdout[-3000:]
+    assert "results/tiny-salads/dataset/videos/rgb-01-1.mp4" in result.stdout
