@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmfeat.atomic import replaced_on_success, write_text_atomically
 from mmfeat.video.damage import damage_packets, make_unreadable
 from mmfeat.video.encode import write_h264_video
 
@@ -129,25 +130,24 @@ def generate_demo_salads(
     damaged_ids = sorted(video_ids[i] for i in picked[unreadable : unreadable + damaged])
     longer_truth_id = video_ids[picked[unreadable + damaged]]
 
-    _write_text(root / "mapping.txt", "".join(f"{index} {name}\n" for index, name in enumerate(SALADS_LABELS)))
+    write_text_atomically(root / "mapping.txt", "".join(f"{index} {name}\n" for index, name in enumerate(SALADS_LABELS)))
     damaged_frames: dict[str, list[int]] = {}
     truth_frames: dict[str, int] = {}
     for plan in plans:
         labels = list(plan.labels)
         if plan.video_id == longer_truth_id:
             labels += [labels[-1]] * EXTRA_LABELS_FOR_MISMATCH
-        _write_text(root / "groundTruth" / f"{plan.video_id}.txt", "".join(f"{label}\n" for label in labels))
+        write_text_atomically(root / "groundTruth" / f"{plan.video_id}.txt", "".join(f"{label}\n" for label in labels))
         truth_frames[plan.video_id] = len(labels)
         video_path = root / "videos" / f"{plan.video_id}.mp4"
         if plan.video_id in unreadable_ids:
             make_unreadable(video_path, seed=seed + plan.number)
             continue
-        partial_path = video_path.with_name(video_path.name + ".partial")
-        frame_stream = _render_frames(plan, seed, width, height)
-        write_h264_video(partial_path, frame_stream, fps=fps, gop=GOP_FRAMES, crf=LOSSLESS_CRF)
-        if plan.video_id in damaged_ids:
-            damaged_frames[plan.video_id] = damage_packets(partial_path, _middle_gop_range(plan.frame_count))
-        os.replace(partial_path, video_path)
+        with replaced_on_success(video_path) as partial_path:
+            frame_stream = _render_frames(plan, seed, width, height)
+            write_h264_video(partial_path, frame_stream, fps=fps, gop=GOP_FRAMES, crf=LOSSLESS_CRF)
+            if plan.video_id in damaged_ids:
+                damaged_frames[plan.video_id] = damage_packets(partial_path, _middle_gop_range(plan.frame_count))
     _write_splits(root / "splits", video_ids, num_splits)
 
     summary = {
@@ -289,11 +289,5 @@ def _write_splits(splits_dir: Path, video_ids: list[str], num_splits: int) -> No
         test_ids = [video_id for video_id in video_ids if video_id.split("-")[1] in set(fold_subjects)]
         train_ids = [video_id for video_id in video_ids if video_id not in test_ids]
         for part, ids in (("train", train_ids), ("test", test_ids)):
-            _write_text(splits_dir / f"{part}.split{split_number}.bundle", "".join(f"{vid}.txt\n" for vid in ids))
+            write_text_atomically(splits_dir / f"{part}.split{split_number}.bundle", "".join(f"{vid}.txt\n" for vid in ids))
 
-
-def _write_text(path: Path, text: str) -> None:
-    """Write to `path.partial`, then rename: a killed run leaves no file that looks complete."""
-    partial_path = path.with_name(path.name + ".partial")
-    partial_path.write_text(text)
-    os.replace(partial_path, path)

@@ -12,9 +12,7 @@ they are padded to the longest, with target -100 and mask 0 on the padding.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -24,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from mmfeat.atomic import replaced_on_success
 from mmfeat.errors import UserError
 from mmfeat.models.asformer import ASFormer
 
@@ -148,18 +147,12 @@ def save_checkpoint(path: str | Path, model: ASFormer, model_config: dict, extra
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra,
     }
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            torch.save(checkpoint, temp_file)
+    with replaced_on_success(path) as temporary:
+        torch.save(checkpoint, temporary)
         try:
-            torch.load(temp_name, map_location="cpu", weights_only=True)
+            torch.load(temporary, map_location="cpu", weights_only=True)
         except Exception as error:
             raise ValueError(f"{path}: extra holds values a weights-only load refuses: {error}") from error
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[ASFormer, dict]:

@@ -31,6 +31,8 @@ from typing import NamedTuple
 import av
 import numpy as np
 
+from mmfeat.atomic import write_bytes_atomically
+
 log = logging.getLogger(__name__)
 
 # The start of an MP4 file (an `ftyp` box naming the isom brand), so that the
@@ -66,7 +68,7 @@ def damage_packets(path: str | os.PathLike, frame_range: range | tuple[int, int]
     for index in frames:
         packet = packets[index]
         video_bytes[packet.pos : packet.pos + packet.size] = bytes(packet.size)
-    _replace_file(path, bytes(video_bytes))
+    write_bytes_atomically(path, bytes(video_bytes))
     log.info("%s: zeroed the packets of frames %d..%d", path, frames.start, frames.stop - 1)
     return list(frames)
 
@@ -74,7 +76,7 @@ def damage_packets(path: str | os.PathLike, frame_range: range | tuple[int, int]
 def make_unreadable(path: str | os.PathLike, seed: int = 0) -> None:
     """Write a file at `path` that starts like an MP4 but that no backend can open (noise from `seed`)."""
     noise = np.random.default_rng(seed).integers(0, 256, UNREADABLE_NOISE_BYTES, dtype=np.uint8)
-    _replace_file(path, MP4_FTYP_BOX + noise.tobytes())
+    write_bytes_atomically(path, MP4_FTYP_BOX + noise.tobytes())
     log.info("%s: wrote an MP4 header followed by noise (unreadable on purpose)", path)
 
 
@@ -105,9 +107,3 @@ def _packets_in_frame_order(path: str | os.PathLike) -> list[_PacketPlace]:
         raise ValueError(f"{path}: the container does not give every packet's position and time; use an MP4")
     return sorted(places, key=lambda place: place.pts)
 
-
-def _replace_file(path: str | os.PathLike, content: bytes) -> None:
-    """Write `content` to a temporary name beside `path`, then rename it over `path`."""
-    partial_path = Path(f"{os.fspath(path)}.partial")
-    partial_path.write_bytes(content)
-    os.replace(partial_path, path)
