@@ -9,6 +9,7 @@ import base64
 import json
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +32,16 @@ class SplitOutputs:
     number: int
     directory: Path
 
-    @property
+    # cached: the report reads each of these several times
+    @cached_property
     def metrics(self) -> dict:
         return json.loads((self.directory / "metrics.json").read_text())["mean"]
 
-    @property
+    @cached_property
     def alignment(self) -> dict:
         return json.loads((self.directory / "alignment.json").read_text())
 
-    @property
+    @cached_property
     def evaluated_videos(self) -> list[str]:
         return [Path(name).stem for name in read_bundle(self.directory / "evaluated.bundle")]
 
