@@ -14,7 +14,11 @@ from pathlib import Path
 
 @contextmanager
 def replaced_on_success(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it to `path` if the block succeeds, else remove it."""
+    """Yield a temporary path beside `path`; rename it to `path` if the block succeeds, else remove it.
+
+    The temporary name, `.NAME.PID.tmp`, is hidden and keeps no suffix of the
+    destination's, so no `*.h5` or `*.mp4` glob mistakes it for a finished file.
+    """
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -40,7 +40,7 @@ def test_ids_are_known_before_generating(demo):
     assert summary["videos"] == demo_video_ids(6)
     assert sorted(p.stem for p in (root / "videos").glob("*.mp4")) == summary["videos"]
     assert sorted(p.stem for p in (root / "groundTruth").glob("*.txt")) == summary["videos"]
-    assert not list(root.rglob("*.partial")), "temporary files must be renamed or gone"
+    assert not list(root.rglob(".*.tmp")), "temporary files must be renamed or gone"
 
 
 def test_mapping_lists_the_19_salads_labels_in_order(demo):

@@ -112,7 +112,7 @@ def test_killed_job_leaves_no_shard(videos_dir, tmp_path):
     )
     try:
         deadline = time.monotonic() + 60
-        while not list(tmp_path.glob(".shard-0.h5.partial-*")):  # the writer has started
+        while not list(tmp_path.glob(".shard-0.h5.*.tmp")):  # the writer has started
             assert job.poll() is None, "the job ended before it started writing; the test needs a longer job"
             assert time.monotonic() < deadline, "the job did not start writing within 60 s"
             time.sleep(0.005)

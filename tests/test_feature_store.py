@@ -98,7 +98,7 @@ def test_empty_shard_is_valid(tmp_path):
 def test_folder_of_shards_reads_as_one_store(tmp_path):
     write_shard(tmp_path / "shard-0.h5", {"a": np.ones((3, 4))}, excluded={"c": "unreadable"})
     write_shard(tmp_path / "shard-1.h5", {"b": np.zeros((5, 4))}, dtype="float32")
-    (tmp_path / ".shard-2.h5.partial-123").write_bytes(b"a job still writing")
+    (tmp_path / ".shard-2.h5.123.tmp").write_bytes(b"a job still writing")
     store = FeatureStore(tmp_path)
     assert store.videos() == ["a", "b"]
     assert store.features("b").shape == (5, 4)

@@ -112,7 +112,7 @@ def generate_demo_salads(
     `frames` is the inclusive range each video's frame count is drawn from;
     `damaged` videos get a group of pictures zeroed in the middle,
     `unreadable` videos are replaced by a file no backend opens. Every file is
-    written to a `.partial` name and renamed when complete. The summary gives
+    written to a hidden temporary name and renamed when complete. The summary gives
     the ids, `frames` per video (for an unreadable file, the count its
     groundTruth was drawn for), `groundtruth_frames`, `damaged` (id -> frame
     indices), `unreadable` (ids) and `longer_groundtruth` (the mismatched id).

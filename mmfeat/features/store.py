@@ -34,6 +34,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from mmfeat.atomic import replaced_on_success
 from mmfeat.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -53,13 +54,13 @@ class ShardWriter:
         self.extractor = extractor
         self.settings = settings
         self.dtype = dtype
-        # hidden and not ending in .h5, so no reader or shard-*.h5 glob mistakes it for a shard
-        self.partial_path = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
+        self._replacement = replaced_on_success(self.path)
         self._file: h5py.File | None = None
         self._names: set[str] = set()
 
     def __enter__(self) -> ShardWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial_path = self._replacement.__enter__()
         self._file = h5py.File(self.partial_path, "w")
         attrs = self._file.attrs
         attrs["format"] = SHARD_FORMAT
@@ -77,13 +78,13 @@ class ShardWriter:
             if exc_type is None:
                 self._file.attrs["complete"] = True
             self._file.close()
-            if exc_type is None:
-                os.replace(self.partial_path, self.path)
-                log.info("wrote %s (%d videos)", self.path, len(self._names))
         finally:
-            if self.partial_path.exists():
-                self.partial_path.unlink()
-                log.info("removed unfinished %s", self.partial_path)
+            # renames the file into place after a clean block, removes it otherwise
+            self._replacement.__exit__(exc_type, exc_value, traceback)
+        if exc_type is None:
+            log.info("wrote %s (%d videos)", self.path, len(self._names))
+        else:
+            log.info("removed unfinished %s", self.partial_path)
         return False
 
     def add_video(self, video_id: str, features: np.ndarray, frame_indices: np.ndarray, attrs: dict) -> None:
