@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Extract every listed video into the shard at --output."""
     # heavy imports here, so that `mmfeat --help` does not load torch
-    from mmfeat.features.i3d import I3DSettings, build_i3d_trunk, extract_i3d_features, resolve_device
+    from mmfeat.devices import resolve_device
+    from mmfeat.features.i3d import I3DSettings, build_i3d_trunk, extract_i3d_features
     from mmfeat.features.provenance import package_versions
     from mmfeat.features.store import ShardWriter
     from mmfeat.video.decode import UnreadableVideoError, open_video

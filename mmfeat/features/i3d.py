@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
 from mmfeat.features.provenance import file_sha256
 
@@ -151,15 +152,6 @@ def extract_i3d_features(
     if not feature_chunks:
         return np.zeros((0, FEATURE_DIM), np.float32), np.zeros(0, np.int64)
     return np.concatenate(feature_chunks), np.concatenate(index_chunks).astype(np.int64)
-
-
-def resolve_device(name: str) -> torch.device:
-    """The torch device for "auto", "cpu" or "cuda"."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("device 'cuda' was asked for but CUDA is not available here; use 'auto' or 'cpu'")
-    return torch.device(name)
 
 
 def preprocess_frame(rgb: np.ndarray, settings: I3DSettings, device: torch.device) -> torch.Tensor:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from mmfeat.atomic import replaced_on_success
+from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
 from mmfeat.models.asformer import ASFormer
 
@@ -180,13 +181,6 @@ def pad_batch(
         targets[row, :frames] = torch.as_tensor(labels, dtype=torch.long)
         mask[row, :frames] = 1
     return features, targets, mask
-
-
-def resolve_device(device: str) -> torch.device:
-    """"auto" means cuda when available, else cpu; anything else is passed to torch."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _seed_everything(seed: int) -> None:
