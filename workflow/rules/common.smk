@@ -4,7 +4,9 @@ import json
 import sys
 from pathlib import Path
 
+from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.demo.salads import demo_video_ids
+from mmfeat.errors import UserError
 from mmfeat.features.sharding import videos_in_shard
 from mmfeat.features.video_files import find_video_file
 
@@ -55,15 +57,10 @@ def dataset_video_ids(dataset):
     cfg = dataset_config(dataset)
     if "demo" in cfg:
         return demo_video_ids(cfg["demo"]["videos"])
-    root = dataset_root(dataset)
-    ground_truth = root / "groundTruth"
-    if not ground_truth.is_dir():
-        missing = root if not root.exists() else ground_truth
-        raise ValueError(
-            f"dataset {dataset!r}: {missing} does not exist. Put the data there or point "
-            f"datasets.{dataset}.root in the config at it; see README.md, section 'Data'."
-        )
-    return sorted(path.stem for path in ground_truth.glob("*.txt"))
+    try:
+        return SegmentationDataset(dataset_root(dataset)).video_ids()
+    except UserError as error:
+        raise ValueError(f"dataset {dataset!r} (datasets.{dataset}.root in the config): {error}") from error
 
 
 def dataset_label_files(dataset):
