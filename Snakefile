@@ -21,10 +21,10 @@ config.update(validate_config(config, source="the workflow config"))
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/demo.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/segmentation_helpers.smk"
 include: "workflow/rules/segmentation.smk"
-include: "workflow/rules/report.smk"
+include: "workflow/rules/demo.smk"
 
 
 rule all:

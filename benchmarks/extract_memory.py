@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a script from a checkout, no install needed
 
 from decode_memory import moving_pattern  # noqa: E402  the decoding benchmark's moving content
-from mmfeat.features.i3d import FEATURE_DIM  # noqa: E402
+from mmfeat.features.extractors.i3d import FEATURE_DIM  # noqa: E402
 from mmfeat.video.encode import write_h264_video  # noqa: E402
 
 # Small crops and random weights keep a 600-frame run under half a minute on 2

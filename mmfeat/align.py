@@ -14,6 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 POLICIES = ("back", "front", "symmetric")
+# How label frames between feature rows take a prediction: from the row at or before them
+# ("previous", as ASFormer repeats predictions made at its sample rate), or from the
+# nearest row ("nearest", for rows describing windows centred on their frame, one per second).
+FILLS = ("previous", "nearest")
 
 
 @dataclass
@@ -52,15 +56,26 @@ def _cut_before(excess: int, policy: str) -> int:
     return excess // 2
 
 
-def fill_to_label_rate(predicted: np.ndarray, label_indices: np.ndarray, label_frames: int) -> np.ndarray:
+def fill_to_label_rate(predicted: np.ndarray, label_indices: np.ndarray, label_frames: int,
+                       fill: str = "previous") -> np.ndarray:
     """Per-label-frame predictions from predictions at `label_indices` (sorted).
 
-    Each label frame takes the prediction of the nearest predicted frame at or
-    before it (the first one before any): this repeats predictions made on every
-    k-th frame back to the full frame rate, as ASFormer's own prediction does,
-    and covers frames that had no feature (skipped as damaged, or cut).
+    With "previous", each label frame takes the prediction of the nearest
+    predicted frame at or before it (the first one before any): this repeats
+    predictions made on every k-th frame back to the full frame rate, as
+    ASFormer's own prediction does, and covers frames that had no feature
+    (skipped as damaged, or cut). With "nearest", each takes the prediction of
+    the predicted frame nearest to it (the earlier one on a tie).
     """
     if len(predicted) == 0:
         raise ValueError("no predicted frames to fill from")
-    source = np.searchsorted(label_indices, np.arange(label_frames), side="right") - 1
-    return np.asarray(predicted)[np.clip(source, 0, None)]
+    if fill not in FILLS:
+        raise ValueError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
+    label_indices = np.asarray(label_indices)
+    frames = np.arange(label_frames)
+    previous = np.clip(np.searchsorted(label_indices, frames, side="right") - 1, 0, None)
+    if fill == "nearest":
+        following = np.minimum(previous + 1, len(label_indices) - 1)
+        closer_after = np.abs(label_indices[following] - frames) < np.abs(label_indices[previous] - frames)
+        previous = np.where(closer_after, following, previous)
+    return np.asarray(predicted)[previous]

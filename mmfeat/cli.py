@@ -24,6 +24,7 @@ COMMANDS = {
     "train-asformer": "train_asformer",
     "predict-asformer": "predict_asformer",
     "segmentation-report": "segmentation_report",
+    "zero-shot-segment": "zero_shot_segment",
 }
 
 

@@ -20,22 +20,51 @@ from mmfeat.errors import UserError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
+VIDEO_KINDS = ("i3d", "s3d")  # extractors whose rows are video frames, for segmentation
+ZERO_SHOT_KINDS = ("s3d",)  # extractors with a text tower to embed action names
+
 
 def validate_config(config: dict, source: str = "config.yaml", schema_path: Path = SCHEMA_PATH) -> dict:
     """Return `config` with schema defaults filled in; raise UserError listing every problem."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = [
-        f"{_key_path(error.absolute_path)}: {error.message}"
-        for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    ]
-    if problems:
-        raise UserError(f"{source} is invalid:\n  " + "\n  ".join(problems))
+    schema = _load_schema(schema_path)
+    _raise_problems(source, _schema_problems(config, schema))
     filled = _fill_defaults(copy.deepcopy(config), schema, schema)
-    problems = _cross_reference_problems(filled)
+    for dataset in filled["datasets"].values():
+        features = dataset.get("features", {})
+        if isinstance(features.get("video"), str):
+            features["video"] = [features["video"]]  # `video: i3d` is short for `video: [i3d]`
+    _raise_problems(source, _cross_reference_problems(filled))
+    return filled
+
+
+def with_defaults(definition: str, entry: dict, source: str, schema_path: Path = SCHEMA_PATH) -> dict:
+    """One config entry checked against the schema's `$defs/<definition>`, its defaults filled in.
+
+    The one place defaults come from, for code that gets an entry outside the
+    workflow (the Python API, a command run by hand): `with_defaults("extractor",
+    {"kind": "i3d", "stride": 2}, "--settings")`.
+    """
+    schema = _load_schema(schema_path)
+    node = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+    _raise_problems(source, _schema_problems(entry, node))
+    return _fill_defaults(copy.deepcopy(entry), node, schema)
+
+
+def _load_schema(schema_path: Path) -> dict:
+    return yaml.safe_load(Path(schema_path).read_text())
+
+
+def _schema_problems(instance: Any, schema: dict) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema)
+    return [
+        f"{_key_path(error.absolute_path)}: {error.message}"
+        for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+
+
+def _raise_problems(source: str, problems: list[str]) -> None:
     if problems:
         raise UserError(f"{source} is invalid:\n  " + "\n  ".join(problems))
-    return filled
 
 
 def _key_path(parts) -> str:
@@ -48,6 +77,10 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> Any:
         schema = _resolve(schema["$ref"], root)
     if not isinstance(instance, dict):
         return instance
+    for branch in schema.get("allOf", []):
+        # a kind's definition applies where its `if` holds: fill from that definition alone
+        if "if" in branch and jsonschema.Draft202012Validator(branch["if"]).is_valid(instance):
+            instance = _fill_defaults(instance, branch["then"], root)
     for key, sub in schema.get("properties", {}).items():
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
@@ -75,20 +108,37 @@ def _cross_reference_problems(config: dict) -> list[str]:
         if dataset["model"] not in config["models"]:
             problems.append(f"{where}.model: no model named {dataset['model']!r} under `models` "
                             f"(known: {', '.join(sorted(config['models']))})")
-        features = dataset["features"]
-        if features["source"] == "videos":
-            extractor = features.get("extractor")
-            if extractor is None:
-                problems.append(f"{where}.features.extractor: required when features.source is 'videos'")
-            elif extractor not in config["extractors"]:
-                problems.append(f"{where}.features.extractor: no extractor named {extractor!r} under `extractors` "
-                                f"(known: {', '.join(sorted(config['extractors'])) or 'none'})")
-        elif "extractor" in features:
-            problems.append(f"{where}.features.extractor: features.source 'precomputed' imports "
-                            f"ROOT/features/*.npy and takes no extractor")
-        if "demo" in dataset and features["source"] != "videos":
-            problems.append(f"{where}.demo: the demo generates videos, so features.source must be 'videos'")
+        problems += _feature_problems(config, where, dataset)
         low, high = dataset.get("demo", {}).get("frames", [1, 1])
         if low > high:
             problems.append(f"{where}.demo.frames: minimum {low} is above maximum {high}")
     return problems
+
+
+def _feature_problems(config: dict, where: str, dataset: dict) -> list[str]:
+    """The dataset's feature sets and zero-shot extractor name extractors of the right kinds."""
+    problems = []
+    features = dataset["features"]
+    for name in features["video"]:
+        problems += _extractor_problems(config, f"{where}.features.video", name, VIDEO_KINDS)
+    if not features["video"] and not features["precomputed"]:
+        problems.append(f"{where}.features: no feature set; name extractors under `video` "
+                        f"or set `precomputed: true`")
+    if "demo" in dataset and features["precomputed"]:
+        problems.append(f"{where}.demo: the demo generates videos but no ROOT/features/*.npy; "
+                        f"set features.precomputed to false")
+    if "zero_shot" in dataset:
+        problems += _extractor_problems(config, f"{where}.zero_shot.extractor",
+                                        dataset["zero_shot"]["extractor"], ZERO_SHOT_KINDS)
+    return problems
+
+
+def _extractor_problems(config: dict, where: str, name: str, kinds: tuple[str, ...]) -> list[str]:
+    extractors = config["extractors"]
+    if name not in extractors:
+        return [f"{where}: no extractor named {name!r} under `extractors` "
+                f"(known: {', '.join(sorted(extractors)) or 'none'})"]
+    if extractors[name]["kind"] not in kinds:
+        return [f"{where}: extractor {name!r} is of kind {extractors[name]['kind']!r}; "
+                f"this needs one of kind {' or '.join(kinds)}"]
+    return []

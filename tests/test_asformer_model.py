@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmfeat.errors import UserError
 from mmfeat.models.asformer import ASFormer, build_window_mask, masked_instance_norm
 
 torch.set_num_threads(1)
@@ -55,12 +56,12 @@ def test_from_official_infers_sizes_and_strips_data_parallel_prefix(official):
 
 
 def test_from_official_rejects_foreign_state_dicts(official):
-    with pytest.raises(ValueError, match="encoder.conv_1x1.weight"):
+    with pytest.raises(UserError, match="encoder.conv_1x1.weight"):
         ASFormer.from_official({"backbone.weight": torch.zeros(3)})
     weights = _official_state_dict(official)
     weights.pop("decoders.1.layers.4.conv_1x1.bias")
     weights["decoders.0.extra.weight"] = torch.zeros(1)
-    with pytest.raises(ValueError, match=r"decoders\.1\.layers\.4\.conv_1x1\.bias") as raised:
+    with pytest.raises(UserError, match=r"decoders\.1\.layers\.4\.conv_1x1\.bias") as raised:
         ASFormer.from_official(weights)
     assert "decoders.0.extra.weight" in str(raised.value)
 

@@ -84,7 +84,7 @@ def test_loss_ignores_padded_frames():
 def trained() -> tuple[ASFormer, list[dict], list[tuple[np.ndarray, np.ndarray]]]:
     sequences = _synthetic_sequences()
     model = _new_model()
-    settings = TrainSettings(epochs=25, learning_rate=3e-3, batch_size=2, device="cpu")
+    settings = TrainSettings.from_config(dict(epochs=25, learning_rate=3e-3, batch_size=2, device="cpu"))
     history = train_asformer(model, sequences, settings)
     return model, history, sequences
 
@@ -99,7 +99,7 @@ def test_training_learns_the_synthetic_problem(trained):
 
 def test_same_seed_gives_identical_weights():
     sequences = _synthetic_sequences()
-    settings = TrainSettings(epochs=2, batch_size=2, device="cpu", seed=5)
+    settings = TrainSettings.from_config(dict(epochs=2, batch_size=2, device="cpu", seed=5))
     weights = []
     for _ in range(2):
         model = _new_model()
@@ -108,7 +108,7 @@ def test_same_seed_gives_identical_weights():
     for key in weights[0]:
         assert torch.equal(weights[0][key], weights[1][key]), key
     other = _new_model()
-    train_asformer(other, sequences, TrainSettings(epochs=2, batch_size=2, device="cpu", seed=6))
+    train_asformer(other, sequences, TrainSettings.from_config(dict(epochs=2, batch_size=2, device="cpu", seed=6)))
     assert not torch.equal(other.state_dict()["encoder.conv_out.weight"],
                            weights[0]["encoder.conv_out.weight"])
 
@@ -116,7 +116,7 @@ def test_same_seed_gives_identical_weights():
 def test_on_epoch_reports_each_epoch():
     reported = []
     model = _new_model()
-    history = train_asformer(model, _synthetic_sequences()[:2], TrainSettings(epochs=2, device="cpu"),
+    history = train_asformer(model, _synthetic_sequences()[:2], TrainSettings.from_config(dict(epochs=2, device="cpu")),
                              on_epoch=lambda *row: reported.append(row))
     assert reported == [(row["epoch"], row["loss"], row["accuracy"]) for row in history]
 
@@ -151,6 +151,6 @@ def test_load_checkpoint_rejects_other_files(tmp_path):
 def test_training_rejects_mismatched_labels():
     features = np.zeros((INPUT_DIM, 10), dtype=np.float32)
     with pytest.raises(ValueError, match="sequence 0"):
-        train_asformer(_new_model(), [(features, np.zeros(9, dtype=np.int64))], TrainSettings(epochs=1))
+        train_asformer(_new_model(), [(features, np.zeros(9, dtype=np.int64))], TrainSettings.from_config(dict(epochs=1)))
     with pytest.raises(ValueError, match=r"\[0, 5\)"):
-        train_asformer(_new_model(), [(features, np.full(10, 5))], TrainSettings(epochs=1))
+        train_asformer(_new_model(), [(features, np.full(10, 5))], TrainSettings.from_config(dict(epochs=1)))

@@ -39,31 +39,34 @@ def moving_gradient(frame_count: int, seed: int):
 
 
 @pytest.fixture(scope="module")
-def videos_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("videos")
+def dataset_root(tmp_path_factory) -> Path:
+    """A dataset root whose videos/ holds the test videos."""
+    root = tmp_path_factory.mktemp("dataset")
+    folder = root / "videos"
+    folder.mkdir()
     write_h264_video(folder / "take-a.mp4", moving_gradient(FRAME_COUNT, seed=0), fps=10)
     write_h264_video(folder / "take-b.mp4", moving_gradient(FRAME_COUNT, seed=1), fps=10, gop=6)
     damage_packets(folder / "take-b.mp4", DAMAGED_FRAMES)
     make_unreadable(folder / "broken.mp4")
-    return folder
+    return root
 
 
 def run_mmfeat(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(MMFEAT), *arguments], capture_output=True, text=True, timeout=120)
 
 
-def extract_arguments(videos_dir: Path, output: Path, videos: list[str], on_unreadable: str = "fail") -> list[str]:
-    video_arguments = [argument for video in videos for argument in ("--video", video)]
+def extract_arguments(dataset_root: Path, output: Path, videos: list[str], on_unreadable: str = "fail") -> list[str]:
+    video_arguments = [argument for video in videos for argument in ("--item", video)]
     return [
-        "extract-features", "--videos-dir", str(videos_dir), *video_arguments, "--output", str(output),
+        "extract-features", "--dataset-root", str(dataset_root), *video_arguments, "--output", str(output),
         "--extractor", "i3d_tiny", "--settings", json.dumps(TINY_SETTINGS), "--backend", "decord",
-        "--on-unreadable", on_unreadable, "--dtype", "float16",
+        "--on-unreadable", on_unreadable,
     ]  # fmt: skip
 
 
-def test_extract_with_skip_stores_features_records_and_exclusions(videos_dir, tmp_path):
+def test_extract_with_skip_stores_features_records_and_exclusions(dataset_root, tmp_path):
     shard_path = tmp_path / "features" / "i3d_tiny" / "shard-0.h5"
-    result = run_mmfeat(*extract_arguments(videos_dir, shard_path, ["take-a", "take-b", "broken"], "skip"))
+    result = run_mmfeat(*extract_arguments(dataset_root, shard_path, ["take-a", "take-b", "broken"], "skip"))
     assert result.returncode == 0, result.stderr
 
     store = FeatureStore(shard_path.parent)
@@ -82,7 +85,7 @@ def test_extract_with_skip_stores_features_records_and_exclusions(videos_dir, tm
     assert np.isfinite(store.features("take-b")).all() and store.features("take-b").shape == (len(kept_b), 2048)
     assert records["take-a"]["frames_decoded"] == FRAME_COUNT and records["take-a"]["backend"] == "decord"
     assert list(store.excluded()) == ["broken"] and "broken.mp4" in store.excluded()["broken"]
-    assert "skipping video broken" in result.stderr
+    assert "skipping broken" in result.stderr
 
     provenance = store.provenance("take-a")
     assert provenance["extractor"] == "i3d_tiny" and provenance["source"] == "video"
@@ -95,18 +98,18 @@ def test_extract_with_skip_stores_features_records_and_exclusions(videos_dir, tm
     assert {"torch", "pytorchvideo", "mmfeat", "h5py"} <= set(provenance["versions"])
 
 
-def test_extract_with_fail_exits_nonzero_naming_the_file_and_leaves_no_shard(videos_dir, tmp_path):
+def test_extract_with_fail_exits_nonzero_naming_the_file_and_leaves_no_shard(dataset_root, tmp_path):
     shard_path = tmp_path / "shard-0.h5"
-    result = run_mmfeat(*extract_arguments(videos_dir, shard_path, ["broken", "take-a"], "fail"))
+    result = run_mmfeat(*extract_arguments(dataset_root, shard_path, ["broken", "take-a"], "fail"))
     assert result.returncode == 2
-    assert "broken.mp4" in result.stderr and "--on-unreadable skip" in result.stderr
+    assert "broken.mp4" in result.stderr and "decode.on_unreadable: skip" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
-def test_killed_job_leaves_no_shard(videos_dir, tmp_path):
+def test_killed_job_leaves_no_shard(dataset_root, tmp_path):
     shard_path = tmp_path / "shard-0.h5"
     job = subprocess.Popen(
-        [str(MMFEAT), *extract_arguments(videos_dir, shard_path, ["take-a", "take-b"])],
+        [str(MMFEAT), *extract_arguments(dataset_root, shard_path, ["take-a", "take-b"])],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -124,26 +127,27 @@ def test_killed_job_leaves_no_shard(videos_dir, tmp_path):
         FeatureStore(tmp_path)  # the hidden partial file is not taken for a shard
 
 
-def test_no_videos_give_a_valid_empty_shard(videos_dir, tmp_path):
+def test_no_videos_give_a_valid_empty_shard(dataset_root, tmp_path):
     shard_path = tmp_path / "shard-1.h5"
-    assert mmfeat_main(extract_arguments(videos_dir, shard_path, [])) == 0  # in-process: no torch import to wait for
+    assert mmfeat_main(extract_arguments(dataset_root, shard_path, [])) == 0  # in-process: no torch import to wait for
     assert FeatureStore(shard_path).videos() == [] and FeatureStore(shard_path).excluded() == {}
 
 
-def test_bad_input_fails_before_any_work_naming_the_problem(videos_dir, tmp_path, capsys):
+def test_bad_input_fails_before_any_work_naming_the_problem(dataset_root, tmp_path, capsys):
     output = tmp_path / "shard-0.h5"
-    assert mmfeat_main(extract_arguments(videos_dir, output, ["take-a", "take-z"])) == 2
+    assert mmfeat_main(extract_arguments(dataset_root, output, ["take-a", "take-z"])) == 2
     error = capsys.readouterr().err
-    assert "'take-z'" in error and str(videos_dir) in error
+    assert "'take-z'" in error and str(dataset_root) in error
 
-    arguments = extract_arguments(videos_dir, output, ["take-a"])
+    arguments = extract_arguments(dataset_root, output, ["take-a"])
     arguments[arguments.index("--settings") + 1] = json.dumps({"kind": "i3d", "crops": 32})
     assert mmfeat_main(arguments) == 2
-    assert "unknown I3D settings ['crops']" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "--settings is invalid" in error and "('crops' was unexpected)" in error
 
-    arguments[arguments.index("--settings") + 1] = json.dumps({"kind": "i3d", "dtype": "float32"})
+    arguments[arguments.index("--settings") + 1] = json.dumps({"kind": "c3d"})
     assert mmfeat_main(arguments) == 2
-    assert "make them agree" in capsys.readouterr().err
+    assert "unknown extractor kind 'c3d'; the known kinds are ['i3d'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
@@ -165,7 +169,7 @@ def test_import_stores_published_features_transposed(tmp_path):
     for video, array in published.items():
         np.save(features_dir / f"{video}.npy", array.astype(np.float32))
     shard_path = tmp_path / "precomputed" / "shard-0.h5"
-    arguments = ["import-features", "--features-dir", str(features_dir), "--video", "v1", "--video", "v2"]
+    arguments = ["import-features", "--features-dir", str(features_dir), "--item", "v1", "--item", "v2"]
     result = run_mmfeat(*arguments, "--output", str(shard_path), "--dtype", "float32")
     assert result.returncode == 0, result.stderr
 
@@ -190,7 +194,7 @@ def test_import_refuses_bad_files_by_name(tmp_path, capsys, array, message):
     if array is not None:
         np.save(tmp_path / "bad.npy", array)
     output = tmp_path / "shard-0.h5"
-    arguments = ["import-features", "--features-dir", str(tmp_path), "--video", "bad", "--output", str(output)]
+    arguments = ["import-features", "--features-dir", str(tmp_path), "--item", "bad", "--output", str(output)]
     assert mmfeat_main(arguments) == 2
     error = capsys.readouterr().err
     assert "bad.npy" in error and message in error

@@ -145,7 +145,7 @@ def test_files_that_are_not_complete_shards_are_refused_by_name(tmp_path):
 def test_writer_refuses_bad_input(tmp_path):
     with pytest.raises(UserError, match="dtype 'int8'"):
         ShardWriter(tmp_path / "s.h5", "i3d", SETTINGS, dtype="int8")
-    with pytest.raises(UserError, match=r"'big' are not finite as float16.*--dtype float32"):
+    with pytest.raises(UserError, match=r"'big' are not finite as float16.*dtype: float32"):
         with ShardWriter(tmp_path / "s.h5", "i3d", SETTINGS) as shard:
             shard.add_video("big", np.full((2, 2), 1e6), np.arange(2), {})
     with pytest.raises(ValueError, match="already added"):
@@ -155,7 +155,44 @@ def test_writer_refuses_bad_input(tmp_path):
     with pytest.raises(ValueError, match="without '/'"):
         with ShardWriter(tmp_path / "s.h5", "i3d", SETTINGS) as shard:
             shard.add_video("P03/cam01", np.ones((2, 2)), np.arange(2), {})
-    with pytest.raises(ValueError, match=r"frame_indices of 'a' must have shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"frame_index positions of 'a' must have shape \(2,\)"):
         with ShardWriter(tmp_path / "s.h5", "i3d", SETTINGS) as shard:
             shard.add_video("a", np.ones((2, 2)), np.arange(3), {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rows_keep_their_positions_outputs_and_names(tmp_path):
+    """Audio and text extractors store sample ranges and time intervals; S3D a second output per row."""
+    from mmfeat.features.extractors.items import SAMPLE_RANGE, TIME_INTERVAL, Extracted
+
+    path = tmp_path / "shard-0.h5"
+    windows = Extracted(features=np.ones((3, 4)), positions=np.array([15, 45, 75]), position_kind="frame_index",
+                        outputs={"video_embedding": np.full((3, 2), 0.5)})
+    sentences = Extracted(features=np.zeros((2, 4)), positions=np.array([[1.5, 2.25], [0.0, 1.5]]),
+                          position_kind=TIME_INTERVAL, row_names=["punchline", "context"])
+    with ShardWriter(path, "mixed", SETTINGS) as shard:
+        shard.add_extracted("clip", windows, {"source": "video"})
+        shard.add_extracted("sample", sentences, {"source": "text"})
+        with pytest.raises(ValueError, match=r"sample_range positions of 'audio' must have shape \(1, 2\)"):
+            shard.add_video("audio", np.zeros((1, 4)), np.array([0]), {}, position_kind=SAMPLE_RANGE)
+
+    store = FeatureStore(path)
+    assert store.position_kind("clip") == "frame_index"
+    np.testing.assert_array_equal(store.frame_indices("clip"), [15, 45, 75])
+    np.testing.assert_array_equal(store.features("clip", output="video_embedding"), np.full((3, 2), 0.5))
+    with pytest.raises(KeyError, match="no output 'text_embedding'"):
+        store.features("clip", output="text_embedding")
+    assert store.position_kind("sample") == "time_interval"
+    np.testing.assert_array_equal(store.positions("sample"), [[1.5, 2.25], [0.0, 1.5]])
+    assert store.provenance("sample")["row_names"] == ["punchline", "context"]
+    with pytest.raises(UserError, match="time_interval positions, not video frames"):
+        store.frame_indices("sample")
+
+
+def test_a_shard_of_another_format_version_is_refused_with_the_fix(tmp_path):
+    path = tmp_path / "shard-0.h5"
+    write_shard(path, {"v": np.zeros((2, 3))})
+    with h5py.File(path, "a") as shard:
+        shard.attrs["format_version"] = 1
+    with pytest.raises(UserError, match="format version 1.*delete it and re-run"):
+        FeatureStore(path)

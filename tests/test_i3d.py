@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from mmfeat.errors import UserError
-from mmfeat.features.i3d import (
+from mmfeat.features.extractors import parse_settings
+from mmfeat.features.extractors.i3d import (
     FEATURE_DIM,
-    I3DSettings,
+    Settings,
     build_i3d_trunk,
     extract_i3d_features,
     preprocess_frame,
@@ -26,8 +27,13 @@ TINY = dict(resize_short=36, crop=32, batch_size=4, device="cpu")
 CPU = torch.device("cpu")
 
 
+def I3DSettings(**values) -> Settings:
+    """I3D settings as the workflow makes them: the schema's defaults, then these values."""
+    return parse_settings({"kind": "i3d", **values})
+
+
 @pytest.fixture(scope="module")
-def settings() -> I3DSettings:
+def settings() -> Settings:
     return I3DSettings(**TINY)
 
 
@@ -44,7 +50,7 @@ def decoded_frames(count: int, missing: tuple[int, ...] = ()) -> list[tuple[int,
     return [(index, rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)) for index in stream_indices]
 
 
-def explicit_clip(frames, position: int, settings: I3DSettings) -> torch.Tensor:
+def explicit_clip(frames, position: int, settings: Settings) -> torch.Tensor:
     """The zero-padded clip around decoded `position`, built the obvious way, as (1, 3, T, H, W)."""
     half = settings.window // 2
     zeros = torch.zeros(3, settings.crop, settings.crop)
@@ -107,7 +113,7 @@ def test_preprocessing_resizes_the_short_side_crops_and_normalises(settings):
     assert clip_frame.shape == (3, 32, 32)
     np.testing.assert_allclose(clip_frame.numpy(), (153 / 255 - 0.45) / 0.225, atol=1e-5)
 
-    per_channel = I3DSettings(**TINY, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.5))
+    per_channel = I3DSettings(**TINY, mean=[0.4, 0.5, 0.6], std=[0.2, 0.25, 0.5])
     values = preprocess_frame(np.full((36, 36, 3), 255, np.uint8), per_channel, CPU)[:, 0, 0]
     np.testing.assert_allclose(values.numpy(), [3.0, 2.0, 0.8], atol=1e-5)
 
@@ -171,15 +177,18 @@ def test_checkpoint_that_does_not_fit_names_the_file(tmp_path):
         build_i3d_trunk(I3DSettings(**TINY, weights=str(tmp_path / "absent.pyth")))
 
 
-def test_settings_from_json_are_checked():
-    settings = I3DSettings.from_dict({"kind": "i3d", "stride": 2, "mean": [0.4, 0.5, 0.6]})
+def test_settings_get_the_schema_defaults_and_are_checked():
+    settings = parse_settings({"kind": "i3d", "stride": 2, "mean": [0.4, 0.5, 0.6]})
     assert settings.stride == 2 and settings.mean == (0.4, 0.5, 0.6)
-    assert I3DSettings.from_dict(settings.to_dict()) == settings
-    with pytest.raises(UserError, match=r"unknown I3D settings \['strides'\]"):
-        I3DSettings.from_dict({"kind": "i3d", "strides": 2})
-    with pytest.raises(UserError, match="positive odd"):
+    assert settings.window == 21 and settings.crop == 224 and settings.weights is None  # the schema's defaults
+    assert parse_settings(settings.to_dict()) == settings
+    with pytest.raises(UserError, match=r"Additional properties are not allowed \('strides' was unexpected"):
+        parse_settings({"kind": "i3d", "strides": 2})
+    with pytest.raises(UserError, match="odd number of frames"):
         I3DSettings(window=20)
     with pytest.raises(UserError, match="must not exceed resize_short"):
         I3DSettings(resize_short=200)
-    with pytest.raises(UserError, match="must be integers"):
-        I3DSettings.from_dict({"crop": "224"})
+    with pytest.raises(UserError, match=r"crop: '224' is not of type 'integer'"):
+        parse_settings({"kind": "i3d", "crop": "224"})
+    with pytest.raises(UserError, match=r"unknown extractor kind 'i3d-r50'; the known kinds are \['i3d'"):
+        parse_settings({"kind": "i3d-r50"})

@@ -39,9 +39,53 @@ def test_wrong_type_names_its_path_and_expectation(shipped_config):
 
 def test_unknown_extractor_reference_is_named(shipped_config):
     broken = copy.deepcopy(shipped_config)
-    broken["datasets"]["50salads"]["features"]["extractor"] = "i3d-big"
-    with pytest.raises(UserError, match=r"datasets\.50salads\.features\.extractor: no extractor named 'i3d-big'"):
+    broken["datasets"]["50salads"]["features"]["video"] = ["i3d", "i3d-big"]
+    with pytest.raises(UserError, match=r"datasets\.50salads\.features\.video: no extractor named 'i3d-big'"):
         validate_config(broken)
+
+
+def test_one_extractor_name_stands_for_a_list_of_one(shipped_config):
+    config = copy.deepcopy(shipped_config)
+    config["datasets"]["50salads"]["features"]["video"] = "i3d"
+    assert validate_config(config)["datasets"]["50salads"]["features"]["video"] == ["i3d"]
+
+
+def test_a_dataset_without_any_feature_set_is_refused(shipped_config):
+    broken = copy.deepcopy(shipped_config)
+    broken["datasets"]["50salads"]["features"] = {"num_shards": 2}
+    with pytest.raises(UserError, match=r"datasets\.50salads\.features: no feature set"):
+        validate_config(broken)
+
+
+def test_each_extractor_kind_is_checked_against_its_own_definition(shipped_config):
+    broken = copy.deepcopy(shipped_config)
+    broken["extractors"]["i3d"]["window"] = "21"
+    broken["extractors"]["i3d-demo"]["kind"] = "c3d"
+    with pytest.raises(UserError) as raised:
+        validate_config(broken)
+    assert "extractors.i3d.window: '21' is not of type 'integer'" in str(raised.value)
+    assert "extractors.i3d-demo.kind: 'c3d' is not one of" in str(raised.value)
+    # one message per mistake: not "is not valid under any of the given schemas" for each kind
+    assert "any of the given schemas" not in str(raised.value)
+
+
+def test_every_default_comes_from_the_schema(shipped_config):
+    """The dataclasses hold no defaults of their own, so the two cannot drift apart."""
+    from dataclasses import MISSING, fields
+
+    from mmfeat.features.extractors.i3d import Settings
+    from mmfeat.training.asformer_training import TrainSettings
+
+    for settings_class in (Settings, TrainSettings):
+        schema_backed = [field.name for field in fields(settings_class) if field.name in SCHEMA_BACKED]
+        assert all(field.default is MISSING for field in fields(settings_class) if field.name in schema_backed)
+    trained = validate_config(shipped_config)["models"]["asformer"]["training"]
+    assert trained["seed"] == 19980125
+
+
+# settings whose defaults the schema gives (not fixed constants of the method)
+SCHEMA_BACKED = {"window", "resize_short", "crop", "stride", "mean", "std", "batch_size", "weights", "seed",
+                 "device", "epochs", "learning_rate", "weight_decay"}
 
 
 def test_unknown_model_reference_is_named(shipped_config):

@@ -47,7 +47,7 @@ def test_precomputed_features_are_imported_trained_on_and_reported(tmp_path):
     write_dataset(tmp_path / "data" / "toy")
     config = {
         "datasets": {"toy": {
-            "kind": "segmentation", "root": "data/toy", "features": {"source": "precomputed", "num_shards": 2},
+            "kind": "segmentation", "root": "data/toy", "features": {"precomputed": True, "num_shards": 2},
             "splits": 3, "model": "small", "ribbon_videos": 1, "reference_results": "50salads",
         }},
         "extractors": {},
@@ -70,7 +70,7 @@ def test_precomputed_features_are_imported_trained_on_and_reported(tmp_path):
     assert store.provenance("vid-1")["source"] == "precomputed"
 
     report = (tmp_path / "results/toy/report.md").read_text()
-    assert "precomputed `ROOT/features/*.npy`" in report
+    assert "`precomputed`: `ROOT/features/*.npy`" in report
     assert "**Demo.**" not in report
     assert "| reference: ASFormer paper (Yi et al., BMVC 2021) |  | 85.6 | 79.6 | 85.1 | 83.4 | 76.0 |" in report
     assert re.search(r"^\| vid-0 \| \d+ \| \d+ \| 3 at the back \|$", report, re.MULTILINE), report[:3000]

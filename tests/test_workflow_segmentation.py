@@ -108,7 +108,7 @@ def test_predictions_cover_every_ground_truth_frame_and_metrics_agree(demo_run):
     workdir, _ = demo_run
     ground_truth_dir = workdir / "results/tiny-salads/dataset/groundTruth"
     for split in (1, 2, 3):
-        split_dir = workdir / f"results/tiny-salads/asformer-tiny/split{split}"
+        split_dir = workdir / f"results/tiny-salads/asformer-tiny/i3d-tiny/split{split}"
         assert (split_dir / "model.pt").is_file()
         for name in read_bundle(split_dir / "evaluated.bundle"):
             truth = (ground_truth_dir / name).read_text().split()

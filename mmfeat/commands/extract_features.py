@@ -1,12 +1,14 @@
-"""`mmfeat extract-features`: decode videos and store their features in one HDF5 shard.
+"""`mmfeat extract-features`: read a dataset's items and store their features in one HDF5 shard.
 
-    mmfeat extract-features --videos-dir data/50salads/videos --video rgb-01-1 --video rgb-02-1 \\
+    mmfeat extract-features --dataset-root data/50salads --item rgb-01-1 --item rgb-02-1 \\
         --output results/50salads/features/i3d/shard-0.h5 --extractor i3d \\
         --settings '{"kind": "i3d", "weights": "models/I3D_8x8_R50.pyth"}' \\
-        --backend decord --on-unreadable fail --dtype float16
+        --backend decord --on-unreadable fail
 
-Each video is `VIDEOS_DIR/{ID}.*`, opened once and streamed through the
-extractor. A video that cannot be decoded fails the job (`fail`, no shard is
+The extractor's `kind` picks its module in the registry
+(`mmfeat.features.extractors`), and its INPUT says what is read per item: a
+video's frames from `ROOT/videos/{ID}.*`, streamed once through the
+extractor. An item that cannot be read fails the job (`fail`, no shard is
 written) or is listed in the shard's exclusions with the reason (`skip`).
 Frames the decoder skips as damaged show in the decode record and as gaps in
 the stored frame indices.
@@ -19,28 +21,22 @@ import json
 import logging
 import time
 
-from tqdm import tqdm
-
 from mmfeat.errors import UserError
-from mmfeat.features.video_files import find_video_file
 from mmfeat.video.decode import BACKENDS
 
 NAME = "extract-features"
-HELP = "Extract features from videos into one HDF5 feature shard."
+HELP = "Extract features from a dataset's items into one HDF5 feature shard."
 
 log = logging.getLogger(__name__)
 
-# Keys of an extractor's config entry that are not the extractor's own
-# settings: the workflow passes the whole entry, and dtype reaches the store
-# through --dtype instead.
-STORE_KEYS = ("dtype",)
+ON_UNREADABLE_CONFIG_KEY = "decode.on_unreadable"  # what a user changes, named in the error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of the subcommand."""
-    parser.add_argument("--videos-dir", required=True, metavar="DIR", help="folder holding {ID}.<ext> video files")
+    parser.add_argument("--dataset-root", required=True, metavar="ROOT", help="the dataset; videos in ROOT/videos")
     parser.add_argument(
-        "--video", action="append", default=[], metavar="ID", help="a video id; repeat for each (none: empty shard)"
+        "--item", action="append", default=[], metavar="ID", help="a video or sample id; repeat for each (none: empty shard)"
     )
     parser.add_argument("--output", required=True, metavar="SHARD.h5", help="the shard to write")
     parser.add_argument("--extractor", required=True, metavar="NAME", help="the extractor's name, stored as provenance")
@@ -48,80 +44,81 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--settings",
         required=True,
         metavar="JSON",
-        help='the extractor\'s settings as a JSON object, e.g. \'{"kind": "i3d", "stride": 2}\'',
+        help='the extractor\'s config entry as a JSON object, e.g. \'{"kind": "i3d", "stride": 2}\'',
     )
-    parser.add_argument("--backend", choices=BACKENDS, default="decord", help="video decoder (default: decord)")
+    parser.add_argument("--backend", choices=BACKENDS, default="decord",
+                        help="video decoder (default: decord)")
     parser.add_argument(
         "--on-unreadable",
         choices=("fail", "skip"),
         default="fail",
-        help="a video that cannot be decoded fails the job, or is listed as excluded and skipped (default: fail)",
+        help="an item that cannot be read fails the job, or is listed as excluded and skipped (default: fail)",
     )
-    parser.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored feature type")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Extract every listed video into the shard at --output."""
+    """Extract every listed item into the shard at --output."""
     # heavy imports here, so that `mmfeat --help` does not load torch
+    from tqdm import tqdm
+
     from mmfeat.devices import resolve_device
-    from mmfeat.features.i3d import I3DSettings, build_i3d_trunk, extract_i3d_features
+    from mmfeat.features.extractors import complete_entry, extractor_module
+    from mmfeat.features.inputs import ItemSource, UnreadableInputError, open_item
     from mmfeat.features.provenance import package_versions
     from mmfeat.features.store import ShardWriter
-    from mmfeat.video.decode import UnreadableVideoError, open_video
 
-    settings = I3DSettings.from_dict(_extractor_settings(args.settings, args.dtype))
-    # every file is found before the (slow) model is built, so a wrong id fails at once
-    video_files = {video_id: find_video_file(args.videos_dir, video_id) for video_id in args.video}
-    trunk, weights_identity = build_i3d_trunk(settings)
+    entry = complete_entry(_settings_entry(args.settings), source="--settings")
+    extractor = extractor_module(entry["kind"])
+    settings = extractor.Settings.from_dict(entry)
+    source = ItemSource(root=args.dataset_root, backend=args.backend)
+    if extractor.INPUT == "video":
+        # every file is found before the (slow) model is built, so a wrong id fails at once
+        for item_id in args.item:
+            source.video_file(item_id)
+    model, weights_identity = extractor.build(settings)
+    if weights_identity.get("kind") == "random":
+        log.warning("%s (%s) has randomly initialised weights (seed %s): its features are random projections, "
+                    "not comparable with published results; set `weights` in its config entry for the released "
+                    "ones", args.extractor, entry["kind"], weights_identity.get("seed"))
     provenance = {
-        "source": "video",
         "weights": weights_identity,
         "device": str(resolve_device(settings.device)),
-        "versions": package_versions(decoder_backend=args.backend),
+        "versions": package_versions(decoder_backend=args.backend if extractor.INPUT == "video" else None),
     }
-
-    with ShardWriter(args.output, args.extractor, settings.to_dict(), dtype=args.dtype) as shard:
-        for video_id, video_file in tqdm(video_files.items(), desc="videos", unit="video"):
+    with ShardWriter(args.output, args.extractor, settings.to_dict(), dtype=entry["dtype"]) as shard:
+        for item_id in tqdm(args.item, desc="items", unit="item"):
             started = time.perf_counter()
             try:
-                with open_video(video_file, backend=args.backend) as frames:
-                    frames_in_progress = tqdm(
-                        frames, desc=video_id, unit="frame", total=frames.record.frames_expected, leave=False
-                    )
-                    features, frame_indices = extract_i3d_features(frames_in_progress, trunk, settings)
-                    record = frames.record.to_dict()
-            except UnreadableVideoError as error:
+                with open_item(extractor.INPUT, source, item_id) as opened:
+                    extracted = extractor.extract(opened.item, model, settings)
+            except UnreadableInputError as error:
                 if args.on_unreadable == "fail":
-                    raise UserError(f"{error} (pass --on-unreadable skip to go on without it)") from error
-                log.warning("skipping video %s: %s", video_id, error)
-                shard.exclude_video(video_id, str(error))
+                    raise UserError(f"{error} (set {ON_UNREADABLE_CONFIG_KEY}: skip in the dataset's config, "
+                                    f"or --on-unreadable skip, to go on without it)") from error
+                log.warning("skipping %s: %s", item_id, error)
+                shard.exclude_video(item_id, str(error))
                 continue
-            shard.add_video(
-                video_id, features, frame_indices, {**provenance, "fps": record["fps"], "video_file": str(video_file)}
-            )
-            shard.add_decode_record(video_id, record)
-            log.info(
-                "%s: %d frames decoded, %d skipped as damaged, %d features, %.1f s",
-                video_id,
-                record["frames_decoded"],
-                len(record["skipped_indices"]),
-                len(features),
-                time.perf_counter() - started,
-            )
+            shard.add_extracted(item_id, extracted, {**provenance, **opened.provenance})
+            if opened.decode_record is not None:
+                shard.add_decode_record(item_id, opened.decode_record)
+            log.info("%s: %d rows of %d features%s, %.1f s", item_id, *extracted.features.shape,
+                     _decode_summary(opened.decode_record), time.perf_counter() - started)
     return 0
 
 
-def _extractor_settings(settings_json: str, dtype: str) -> dict:
-    """The extractor's settings from --settings, without the keys that belong to the store."""
+def _settings_entry(settings_json: str) -> dict:
+    """--settings as a JSON object; its keys are checked by the registry against the schema."""
     try:
         settings = json.loads(settings_json)
     except json.JSONDecodeError as error:
         raise UserError(f"--settings is not valid JSON ({error}): {settings_json!r}") from error
     if not isinstance(settings, dict):
         raise UserError(f"--settings must be a JSON object, got {settings_json!r}")
-    kind = settings.get("kind")
-    if kind != "i3d":
-        raise UserError(f"--settings has kind {kind!r}; the known extractor kinds are ['i3d']")
-    if settings.get("dtype", dtype) != dtype:
-        raise UserError(f"--settings says dtype {settings['dtype']!r} but --dtype is {dtype!r}; make them agree")
-    return {key: value for key, value in settings.items() if key not in STORE_KEYS}
+    return settings
+
+
+def _decode_summary(record: dict | None) -> str:
+    if record is None:
+        return ""
+    return (f" from {record['frames_decoded']} decoded frames "
+            f"({len(record['skipped_indices'])} skipped as damaged)")

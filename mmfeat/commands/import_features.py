@@ -1,6 +1,6 @@
 """`mmfeat import-features`: store published per-video .npy features in one HDF5 shard.
 
-    mmfeat import-features --features-dir data/50salads/features --video rgb-01-1 --video rgb-02-1 \\
+    mmfeat import-features --features-dir data/50salads/features --item rgb-01-1 --item rgb-02-1 \\
         --output results/50salads/features/precomputed/shard-0.h5 --dtype float32
 
 Each `FEATURES_DIR/{ID}.npy` holds a (D, T) array, the layout the MS-TCN and
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of the subcommand."""
     parser.add_argument("--features-dir", required=True, metavar="DIR", help="folder holding {ID}.npy of shape (D, T)")
     parser.add_argument(
-        "--video", action="append", default=[], metavar="ID", help="a video id; repeat for each (none: empty shard)"
+        "--item", action="append", default=[], metavar="ID", help="a video id; repeat for each (none: empty shard)"
     )
     parser.add_argument("--output", required=True, metavar="SHARD.h5", help="the shard to write")
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored feature type")
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     settings = {"kind": EXTRACTOR, "layout": "(D, T) per video, stored as (T, D)"}
     versions = package_versions()
     with ShardWriter(args.output, EXTRACTOR, settings, dtype=args.dtype) as shard:
-        for video_id in tqdm(args.video, desc="videos", unit="video"):
+        for video_id in tqdm(args.item, desc="videos", unit="video"):
             npy_path = features_dir / f"{video_id}.npy"
             features = load_published_features(npy_path)
             provenance = {

@@ -13,20 +13,10 @@ and the alignment report names the ones left out and why.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
-from mmfeat.align import POLICIES, fill_to_label_rate
-from mmfeat.atomic import write_text_atomically
-from mmfeat.datasets.mstcn_files import write_prediction_file
+from mmfeat.align import FILLS, POLICIES, fill_to_label_rate
 from mmfeat.datasets.segmentation import SegmentationDataset
-from mmfeat.features.store import FeatureStore
-from mmfeat.training.asformer_training import load_checkpoint, predict_asformer
-from mmfeat.training.segmentation_data import alignment_summary, load_sequences, standardize
 
 NAME = "predict-asformer"
 HELP = "Predict a split's test videos with a trained ASFormer checkpoint (MS-TCN prediction files)."
@@ -40,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--alignment", default=None, choices=POLICIES,
                         help="defaults to the policy the checkpoint was trained with")
+    parser.add_argument("--fill", choices=FILLS, default="previous",
+                        help="how a label frame without a feature row takes a prediction (default: previous)")
     parser.add_argument("--predictions", required=True, help="folder to write one prediction file per video into")
     parser.add_argument("--evaluated-bundle", required=True, help="bundle file listing the videos predicted")
     parser.add_argument("--alignment-report", required=True, help="JSON: per-video lengths, mismatches, left out")
@@ -47,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # heavy imports here, so that `mmfeat --help` does not load torch
+    from mmfeat.features.store import FeatureStore
+    from mmfeat.training.asformer_training import load_checkpoint, predict_asformer
+    from mmfeat.datasets.split_predictions import publish_split_predictions
+    from mmfeat.training.segmentation_data import load_sequences, standardize
+
     model, extra = load_checkpoint(args.checkpoint, device=args.device)
     policy = args.alignment or extra["alignment"]
     dataset = SegmentationDataset(args.dataset_root)
@@ -59,21 +57,13 @@ def run(args: argparse.Namespace) -> int:
     if class_names != dataset.class_names:
         log.warning("the checkpoint's classes differ from %s; predicting with the checkpoint's", dataset.mapping_path)
 
-    predictions_dir = Path(args.predictions)
-    staging = Path(tempfile.mkdtemp(prefix=f".{predictions_dir.name}.", dir=predictions_dir.parent))
-    try:
-        for sequence in sequences:
-            predicted_rows = predict_asformer(model, sequence.features)
-            per_frame = fill_to_label_rate(predicted_rows, sequence.label_indices, sequence.alignment.label_frames)
-            write_prediction_file(staging / sequence.video_id, [class_names[index] for index in per_frame])
-        if predictions_dir.exists():
-            shutil.rmtree(predictions_dir)
-        os.replace(staging, predictions_dir)  # a complete folder or none
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-    write_text_atomically(args.evaluated_bundle, "".join(f"{s.video_id}.txt\n" for s in sequences))
-    report = {"split": args.split, "videos": alignment_summary(sequences, policy), "left_out": left_out}
-    write_text_atomically(args.alignment_report, json.dumps(report, indent=1) + "\n")
+    labels_by_video = {}
+    for sequence in sequences:
+        predicted_rows = predict_asformer(model, sequence.features)
+        per_frame = fill_to_label_rate(predicted_rows, sequence.label_indices, sequence.alignment.label_frames,
+                                       fill=args.fill)
+        labels_by_video[sequence.video_id] = [class_names[index] for index in per_frame]
+    publish_split_predictions(labels_by_video, sequences, left_out, args.split, policy, args.predictions,
+                              args.evaluated_bundle, args.alignment_report)
     log.info("split %d: predicted %d test videos, %d left out", args.split, len(sequences), len(left_out))
     return 0

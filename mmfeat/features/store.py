@@ -2,22 +2,28 @@
 
     with ShardWriter("results/50salads/features/i3d/shard-0.h5", "i3d", settings) as shard:
         shard.add_video("rgb-01-1", features, frame_indices, {"source": "video", "fps": 30.0})
+        shard.add_extracted("rgb-02-1", extracted, {"source": "video", "fps": 30.0})  # an extractor's result
         shard.add_decode_record("rgb-01-1", record)
-        shard.exclude_video("rgb-02-1", "cannot open rgb-02-1.avi: ...")
+        shard.exclude_video("rgb-03-1", "cannot open rgb-03-1.avi: ...")
 
     store = FeatureStore("results/50salads/features/i3d")   # every *.h5 in the folder
     store.features("rgb-01-1")                               # (T, D) float32
+    store.positions("rgb-01-1"), store.position_kind("rgb-01-1")   # what each row describes
 
-Layout of a shard (every attribute value is JSON text, so nested values such
-as settings and versions survive HDF5 unchanged):
+An item is a video or a sample (its id names it either way). Layout of a shard
+(every attribute value is JSON text, so nested values such as settings and
+versions survive HDF5 unchanged):
 
     /                        attrs: format, format_version, extractor, settings, dtype, complete
-    /features/{video}        (T, D) in the shard's dtype; attrs: what made it (provenance)
-    /frame_indices/{video}   (T,) int64 stream index of each feature's frame
-    /manifest/decode_records/{video}   JSON text: the decoder's record
-    /manifest/excluded/{video}         text: why the video has no features
+    /features/{item}         (T, D) in the shard's dtype; attrs: what made it (provenance), row_names
+    /positions/{item}        what each row describes; attrs: kind, one of items.POSITION_KINDS:
+                             frame_index (T,) int64 stream index of the row's (centre) frame,
+                             sample_range (T, 2) int64 audio samples, time_interval (T, 2) float64 seconds
+    /outputs/{name}/{item}   further per-row outputs (T, D') in the shard's dtype (e.g. S3D's joint embedding)
+    /manifest/decode_records/{item}    JSON text: the decoder's record
+    /manifest/excluded/{item}          text: why the item has no features
 
-Frame indices and decode records are datasets, not attributes, because HDF5
+Positions and decode records are datasets, not attributes, because HDF5
 attributes stop at 64 KiB and a 50Salads video has ~18k frames. The writer
 fills a hidden temporary file and renames it into place only when its `with`
 block ends cleanly, so a shard at its final path is always complete.
@@ -36,11 +42,12 @@ import numpy as np
 
 from mmfeat.atomic import replaced_on_success
 from mmfeat.errors import UserError
+from mmfeat.features.extractors.items import FRAME_INDEX, POSITION_KINDS, Extracted
 
 log = logging.getLogger(__name__)
 
 SHARD_FORMAT = "mmfeat-feature-shard"
-SHARD_FORMAT_VERSION = 1
+SHARD_FORMAT_VERSION = 2  # 2: positions of any kind, further outputs, row names (1 had frame_indices only)
 STORED_DTYPES = ("float16", "float32")  # float16 halves the disk; I3D features fit its range
 
 
@@ -69,7 +76,7 @@ class ShardWriter:
         attrs["settings"] = _to_json(self.settings)
         attrs["dtype"] = self.dtype
         attrs["complete"] = False
-        for group in ("features", "frame_indices", "manifest/decode_records", "manifest/excluded"):
+        for group in ("features", "positions", "outputs", "manifest/decode_records", "manifest/excluded"):
             self._file.create_group(group)
         return self
 
@@ -87,35 +94,60 @@ class ShardWriter:
             log.info("removed unfinished %s", self.partial_path)
         return False
 
-    def add_video(self, video_id: str, features: np.ndarray, frame_indices: np.ndarray, attrs: dict) -> None:
-        """Store a video's (T, D) features, the stream index of each row, and what made them.
+    def add_extracted(self, video_id: str, extracted: Extracted, attrs: dict) -> None:
+        """Store what an extractor returned for one item, with its provenance `attrs`."""
+        self.add_video(video_id, extracted.features, extracted.positions, attrs, position_kind=extracted.position_kind,
+                       outputs=extracted.outputs, row_names=extracted.row_names)
 
-        `attrs` holds the per-video provenance (weights, fps, source, versions, ...);
-        the shard's extractor, settings and dtype are added to it.
+    def add_video(self, video_id: str, features: np.ndarray, positions: np.ndarray, attrs: dict,
+                  position_kind: str = FRAME_INDEX, outputs: dict[str, np.ndarray] | None = None,
+                  row_names: list[str] | None = None) -> None:
+        """Store an item's (T, D) features, what each row describes, and what made them.
+
+        `positions` are the stream frame indices (T,) by default; `attrs` holds the
+        per-item provenance (weights, fps, source, versions, ...); the shard's
+        extractor, settings and dtype are added to it.
         """
         self._claim(video_id)
         features = np.asarray(features)
-        frame_indices = np.asarray(frame_indices)
+        positions = np.asarray(positions)
         if features.ndim != 2:
             raise ValueError(f"features of {video_id!r} must be (T, D), got shape {features.shape}")
-        if frame_indices.shape != (features.shape[0],):
-            raise ValueError(
-                f"frame_indices of {video_id!r} must have shape ({features.shape[0]},), got {frame_indices.shape}"
-            )
-        with np.errstate(over="ignore"):  # an overflow is reported below, with the fix
-            stored = features.astype(self.dtype)
-        if not np.isfinite(stored).all():
-            finite_before = np.isfinite(features).all()
-            fix = "store them as float32 (--dtype float32)" if finite_before else "check the features' source"
-            raise UserError(
-                f"features of {video_id!r} are not finite as {self.dtype} "
-                f"({'they overflow it' if finite_before else 'NaN or inf given'}); {fix}"
-            )
-        dataset = self._file["features"].create_dataset(video_id, data=stored)
+        if position_kind not in POSITION_KINDS:
+            raise ValueError(f"position_kind must be one of {POSITION_KINDS}, got {position_kind!r}")
+        expected_shape = (features.shape[0],) if position_kind == FRAME_INDEX else (features.shape[0], 2)
+        if positions.shape != expected_shape:
+            raise ValueError(f"{position_kind} positions of {video_id!r} must have shape {expected_shape}, "
+                             f"got {positions.shape}")
+        dataset = self._file["features"].create_dataset(video_id, data=self._stored(video_id, features))
         provenance = {"extractor": self.extractor, "settings": self.settings, "stored_dtype": self.dtype, **attrs}
+        if row_names is not None:
+            provenance["row_names"] = list(row_names)
         for key, value in provenance.items():
             dataset.attrs[key] = _to_json(value)
-        self._file["frame_indices"].create_dataset(video_id, data=frame_indices.astype(np.int64))
+        position_dtype = np.float64 if position_kind == "time_interval" else np.int64
+        stored_positions = self._file["positions"].create_dataset(video_id, data=positions.astype(position_dtype))
+        stored_positions.attrs["kind"] = position_kind
+        for name, values in (outputs or {}).items():
+            values = np.asarray(values)
+            if values.ndim != 2 or values.shape[0] != features.shape[0]:
+                raise ValueError(f"output {name!r} of {video_id!r} must be ({features.shape[0]}, D), "
+                                 f"got {values.shape}")
+            group = self._file["outputs"].require_group(_checked_name(name))
+            group.create_dataset(video_id, data=self._stored(f"{video_id} ({name})", values))
+
+    def _stored(self, what: str, values: np.ndarray) -> np.ndarray:
+        """`values` in the shard's dtype; an overflow or a NaN fails with the fix."""
+        with np.errstate(over="ignore"):  # an overflow is reported below, with the fix
+            stored = values.astype(self.dtype)
+        if not np.isfinite(stored).all():
+            finite_before = np.isfinite(values).all()
+            fix = "store them as float32 (the extractor's dtype: float32)" if finite_before else "check the features' source"
+            raise UserError(
+                f"features of {what!r} are not finite as {self.dtype} "
+                f"({'they overflow it' if finite_before else 'NaN or inf given'}); {fix}"
+            )
+        return stored
 
     def add_decode_record(self, video_id: str, record: dict) -> None:
         """Keep the decoder's record of a video (frames expected and decoded, skipped indices, ...)."""
@@ -155,18 +187,36 @@ class FeatureStore:
         """Ids of the videos that have features, sorted."""
         return sorted(self._shard_of_video)
 
-    def features(self, video_id: str) -> np.ndarray:
-        """The video's features, (T, D) float32."""
+    def features(self, video_id: str, output: str | None = None) -> np.ndarray:
+        """The item's features (T, D) float32, or one of its further outputs by name."""
         with h5py.File(self._shard(video_id), "r") as shard:
-            return shard["features"][video_id][()].astype(np.float32)
+            if output is None:
+                return shard["features"][video_id][()].astype(np.float32)
+            if output not in shard["outputs"] or video_id not in shard["outputs"][output]:
+                known = sorted(shard["outputs"])
+                raise KeyError(f"{video_id!r} has no output {output!r} in {shard.filename} (outputs: {known})")
+            return shard["outputs"][output][video_id][()].astype(np.float32)
+
+    def positions(self, video_id: str) -> np.ndarray:
+        """What each feature row describes, as `position_kind` says: (T,) frame indices or (T, 2) ranges."""
+        with h5py.File(self._shard(video_id), "r") as shard:
+            return shard["positions"][video_id][()]
+
+    def position_kind(self, video_id: str) -> str:
+        """frame_index, sample_range or time_interval (see items.POSITION_KINDS)."""
+        with h5py.File(self._shard(video_id), "r") as shard:
+            return str(shard["positions"][video_id].attrs["kind"])
 
     def frame_indices(self, video_id: str) -> np.ndarray:
-        """The stream index of each feature row's frame, (T,) int64."""
-        with h5py.File(self._shard(video_id), "r") as shard:
-            return shard["frame_indices"][video_id][()]
+        """The stream index of each feature row's frame, (T,) int64; only for rows that are frames."""
+        kind = self.position_kind(video_id)
+        if kind != FRAME_INDEX:
+            raise UserError(f"the rows of {video_id!r} in {self!r} are {kind} positions, not video frames; "
+                            f"use features of a video extractor here")
+        return self.positions(video_id)
 
     def provenance(self, video_id: str) -> dict:
-        """What made the video's features: extractor, settings, weights, fps, source, versions, ..."""
+        """What made the item's features: extractor, settings, weights, fps, source, versions, row names, ..."""
         with h5py.File(self._shard(video_id), "r") as shard:
             attrs = shard["features"][video_id].attrs
             return {key: json.loads(attrs[key]) for key in attrs}
@@ -196,6 +246,11 @@ class FeatureStore:
             if shard.attrs.get("format") != SHARD_FORMAT or not shard.attrs.get("complete", False):
                 raise UserError(
                     f"{shard_path} is not a complete mmfeat feature shard; delete it and re-run the job that makes it"
+                )
+            if shard.attrs.get("format_version") != SHARD_FORMAT_VERSION:
+                raise UserError(
+                    f"{shard_path} has shard format version {shard.attrs.get('format_version')}, this mmfeat reads "
+                    f"{SHARD_FORMAT_VERSION}; delete it and re-run the job that makes it"
                 )
             names = list(shard["features"]) + list(shard["manifest/excluded"])
             for video_id in names:

@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmfeat.errors import UserError
+from mmfeat.models.state_dicts import check_state_dict_fits
+
 WindowKind = Literal["official", "per_query"]
 WINDOW_KINDS: tuple[str, ...] = ("official", "per_query")
 
@@ -78,16 +81,19 @@ class ASFormer(nn.Module):
 
     @classmethod
     def from_official(
-        cls, state_dict: Mapping[str, torch.Tensor], window: WindowKind = "official"
+        cls, state_dict: Mapping[str, torch.Tensor], window: WindowKind = "official", source: str = "the state_dict"
     ) -> "ASFormer":
-        """Build an ASFormer whose sizes match an official state_dict, and load it strictly."""
+        """Build an ASFormer whose sizes match an official state_dict, and load it strictly.
+
+        `source` names where the state_dict came from (its file) in errors.
+        """
         weights = {_strip_data_parallel(key): value for key, value in state_dict.items()}
         required = ["encoder.conv_1x1.weight", "encoder.conv_out.weight",
                     "encoder.layers.0.att_layer.query_conv.weight",
                     "encoder.layers.0.att_layer.value_conv.weight"]
         missing = [key for key in required if key not in weights]
         if missing:
-            raise ValueError(f"not an ASFormer state_dict: missing keys {missing}")
+            raise UserError(f"{source}: not an ASFormer state_dict, missing keys {missing}")
         num_f_maps, input_dim = weights["encoder.conv_1x1.weight"].shape[:2]
         query_channels = weights["encoder.layers.0.att_layer.query_conv.weight"].shape[0]
         value_channels = weights["encoder.layers.0.att_layer.value_conv.weight"].shape[0]
@@ -101,16 +107,7 @@ class ASFormer(nn.Module):
             r2=int(num_f_maps) // int(value_channels),
             window=window,
         )
-        expected = model.state_dict()
-        missing = sorted(set(expected) - set(weights))
-        unexpected = sorted(set(weights) - set(expected))
-        misshapen = sorted(key for key in set(expected) & set(weights)
-                           if tuple(expected[key].shape) != tuple(weights[key].shape))
-        if missing or unexpected or misshapen:
-            raise ValueError(
-                "state_dict does not match an ASFormer of the inferred size: "
-                f"missing {missing}, unexpected {unexpected}, wrong shape {misshapen}"
-            )
+        check_state_dict_fits(model, weights, source, expected="an ASFormer of the size its keys give")
         model.load_state_dict(weights, strict=True)
         return model
 

@@ -1,6 +1,7 @@
-"""The Markdown report of a segmentation run: metrics per split and mean ± std, the
-majority-class baseline, published reference rows, features and weights used, the
-decode summary, and ground truth against prediction as colour ribbons.
+"""The Markdown report of a segmentation run: every method and feature set compared on
+the same splits (mean ± std), the majority-class baseline, published reference rows,
+metrics per split, features and weights used, the decode summary, and ground truth
+against prediction as colour ribbons.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from mmfeat.atomic import write_text_atomically
 from mmfeat.datasets.mstcn_files import read_bundle, read_prediction_file
 from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.features.store import FeatureStore
-from mmfeat.metrics.segmentation import evaluate_sequences
-from mmfeat.reports.references import METRIC_KEYS, REFERENCE_RESULTS
+from mmfeat.metrics.segmentation import METRIC_NAMES, evaluate_sequences
+from mmfeat.reports.references import REFERENCE_RESULTS
 from mmfeat.reports.ribbons import draw_ribbons
 
-METRIC_TITLES = ("Acc", "Edit", "F1@10", "F1@25", "F1@50")
+METRIC_TITLES = ("Acc", "Edit", "F1@10", "F1@25", "F1@50")  # METRIC_NAMES as a reader knows them
+ZERO_SHOT = "zero-shot"  # the method folder of zero-shot segmentation (workflow/rules/segmentation.smk)
 
 
 @dataclass
@@ -49,26 +51,70 @@ class SplitOutputs:
         return read_prediction_file(self.directory / "predictions" / video_id)
 
 
-def write_segmentation_report(name: str, settings: dict, dataset: SegmentationDataset, store: FeatureStore,
-                              splits: list[SplitOutputs], report_path: Path, ribbons_path: Path) -> None:
-    """Write report.md and the ribbons PNG it embeds."""
-    ribbon_videos = _ribbon_videos(dataset, splits, settings["dataset"].get("ribbon_videos", 3))
+@dataclass
+class RunOutputs:
+    """One row of the comparison: a method (a model's name, or zero-shot) on one feature set, every split."""
+
+    method: str
+    feature_set: str
+    splits: list[SplitOutputs]
+
+    @property
+    def title(self) -> str:
+        if self.method == ZERO_SHOT:
+            return f"zero-shot from action names, on `{self.feature_set}`"
+        return f"ASFormer (`{self.method}`) on `{self.feature_set}` features"
+
+    @cached_property
+    def per_split(self) -> np.ndarray:
+        return np.array([[split.metrics[key] for key in METRIC_NAMES] for split in self.splits])
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.per_split.mean(axis=0)
+
+    @property
+    def std(self) -> np.ndarray:
+        """Over splits, with n-1; zero for a single split."""
+        if len(self.splits) < 2:
+            return np.zeros(len(METRIC_NAMES))
+        return self.per_split.std(axis=0, ddof=1)
+
+
+def runs_from_split_dirs(split_dirs: list[Path]) -> list[RunOutputs]:
+    """Group results/{dataset}/{method}/{feature set}/split{k} folders into runs, in the given order."""
+    runs: dict[tuple[str, str], list[SplitOutputs]] = {}
+    for directory in split_dirs:
+        number = int(directory.name.removeprefix("split"))
+        runs.setdefault((directory.parent.parent.name, directory.parent.name), []).append(
+            SplitOutputs(number, directory))
+    return [RunOutputs(method, feature_set, sorted(splits, key=lambda split: split.number))
+            for (method, feature_set), splits in runs.items()]
+
+
+def write_segmentation_report(name: str, settings: dict, dataset: SegmentationDataset,
+                              stores: dict[str, FeatureStore], runs: list[RunOutputs], report_path: Path,
+                              ribbons_path: Path) -> None:
+    """Write report.md and the ribbons PNG it embeds; `stores` holds each feature set's store."""
+    trained = [run for run in runs if run.method != ZERO_SHOT] or runs
+    ribbon_videos = _ribbon_videos(dataset, trained[0].splits, settings["dataset"].get("ribbon_videos", 3))
     if ribbon_videos:
         draw_ribbons(ribbon_videos, dataset.class_names, ribbons_path)
     else:
         ribbons_path.write_bytes(b"")
     sections = [
-        _title(name, settings),
-        _results_section(name, settings, dataset, splits),
-        _features_section(settings, store),
-        _decode_section(store, splits),
-        _ribbons_section(ribbons_path, ribbon_videos),
+        _title(name, settings, stores),
+        _comparison_section(settings, dataset, runs),
+        *(_run_section(run) for run in runs),
+        _features_section(settings, stores),
+        _decode_section(stores, trained[0].splits),
+        _ribbons_section(ribbons_path, ribbon_videos, trained[0]),
     ]
     write_text_atomically(report_path, "\n\n".join(section for section in sections if section) + "\n")
 
 
-def _title(name: str, settings: dict) -> str:
-    lines = [f"# {name}: action segmentation with ASFormer"]
+def _title(name: str, settings: dict, stores: dict[str, FeatureStore]) -> str:
+    lines = [f"# {name}: action segmentation"]
     demo = settings["dataset"].get("demo")
     if demo is not None:
         lines.append(
@@ -76,33 +122,54 @@ def _title(name: str, settings: dict) -> str:
             f"videos), and every network starts from randomly initialised weights. The numbers show that the "
             f"workflow runs end to end; they say nothing about how well the methods work."
         )
+    elif random_feature_sets(stores):
+        lines.append(
+            f"> **Warning: random features.** The features of {', '.join(random_feature_sets(stores))} come from "
+            f"randomly initialised networks (no `weights` configured for the extractor). Models trained on them "
+            f"learn from random projections of the frames, and the reference rows below are not comparable."
+        )
     return "\n\n".join(lines)
 
 
-def _results_section(name: str, settings: dict, dataset: SegmentationDataset, splits: list[SplitOutputs]) -> str:
-    rows = [_table_header("Split", "Test videos")]
-    per_split = []
-    for split in splits:
-        metrics = split.metrics
-        per_split.append([metrics[key] for key in METRIC_KEYS])
-        rows.append(_table_row(f"split {split.number}", str(len(split.evaluated_videos)), per_split[-1]))
-    values = np.array(per_split)
-    mean, std = values.mean(axis=0), values.std(axis=0, ddof=1) if len(splits) > 1 else np.zeros(len(METRIC_KEYS))
-    rows.append("| **mean ± std** | | " + " | ".join(f"**{m:.1f} ± {s:.1f}**" for m, s in zip(mean, std)) + " |")
+def random_feature_sets(stores: dict[str, FeatureStore]) -> list[str]:
+    """The feature sets whose extractor ran with randomly initialised weights."""
+    return [f"`{feature_set}`" for feature_set, store in stores.items()
+            if any((store.provenance(video).get("weights") or {}).get("kind") == "random" for video in store.videos())]
 
+
+def _comparison_section(settings: dict, dataset: SegmentationDataset, runs: list[RunOutputs]) -> str:
+    splits = runs[0].splits
+    rows = [_table_header("Method", "Splits")]
+    for run in runs:
+        rows.append(f"| {run.title} | {len(run.splits)} | "
+                    + " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in zip(run.mean, run.std)) + " |")
     baseline = _majority_baseline(dataset, splits, settings["dataset"].get("background", []))
     rows.append(_table_row("majority-class baseline (mean)", "", baseline))
     for label, published in REFERENCE_RESULTS.get(settings["dataset"].get("reference_results"), []):
         rows.append(_table_row(f"reference: {label}", "", published))
-
     text = [f"## Results: {len(splits)}-fold cross-validation",
-            "Acc, Edit and F1@{10,25,50} in percent, computed by `mmfeat segmentation-metrics` (the official "
-            "ASFormer/MS-TCN conventions); std over splits with n−1. The majority-class baseline predicts, for "
-            "every frame of a split's test videos, the label most frequent in that split's training videos.",
+            "Acc, Edit and F1@{10,25,50} in percent, mean ± std over the same splits for every row, computed by "
+            "`mmfeat segmentation-metrics` (the official ASFormer/MS-TCN conventions); std with n−1. The "
+            "majority-class baseline predicts, for every frame of a split's test videos, the label most frequent "
+            "in that split's training videos. Zero-shot segmentation trains nothing: each frame takes the action "
+            "whose name's text embedding is most similar to the video embedding of the window around it.",
             "\n".join(rows)]
-    margin = mean[0] - baseline[0]
-    text.append(f"ASFormer's mean accuracy is {margin:+.1f} points from the majority-class baseline.")
+    for run in runs:
+        text.append(f"{run.title}: mean accuracy {run.mean[0] - baseline[0]:+.1f} points from the "
+                    f"majority-class baseline.")
+    if settings["dataset"].get("demo") is not None and any(run.method == ZERO_SHOT for run in runs):
+        text.append("Zero-shot is at chance by construction here: with randomly initialised towers, the text "
+                    "and video embeddings share no meaning.")
     return "\n\n".join(text)
+
+
+def _run_section(run: RunOutputs) -> str:
+    rows = [_table_header("Split", "Test videos")]
+    for split, values in zip(run.splits, run.per_split):
+        rows.append(_table_row(f"split {split.number}", str(len(split.evaluated_videos)), values))
+    rows.append("| **mean ± std** | | " + " | ".join(f"**{m:.1f} ± {s:.1f}**" for m, s in zip(run.mean, run.std))
+                + " |")
+    return f"### {run.title[0].upper()}{run.title[1:]}, per split\n\n" + "\n".join(rows)
 
 
 def _majority_baseline(dataset: SegmentationDataset, splits: list[SplitOutputs], background: list[str]) -> list[float]:
@@ -116,7 +183,7 @@ def _majority_baseline(dataset: SegmentationDataset, splits: list[SplitOutputs],
         pairs = [(truth, [majority] * len(truth))
                  for truth in (dataset.label_names(video_id) for video_id in split.evaluated_videos)]
         results.append(evaluate_sequences(pairs, background=tuple(background)))
-    return [float(np.mean([result[key] for result in results])) for key in METRIC_KEYS]
+    return [float(np.mean([result[key] for result in results])) for key in METRIC_NAMES]
 
 
 def _table_header(*first_columns: str) -> str:
@@ -125,25 +192,26 @@ def _table_header(*first_columns: str) -> str:
 
 
 def _table_row(label: str, count: str, values) -> str:
-    return f"| {label} | {count} | " + " | ".join(f"{value:.1f}" for value in values) + " |"
+    return f"| {label} | {count} | " + " | ".join("—" if value is None else f"{value:.1f}" for value in values) + " |"
 
 
-def _features_section(settings: dict, store: FeatureStore) -> str:
-    videos = store.videos()
+def _features_section(settings: dict, stores: dict[str, FeatureStore]) -> str:
     lines = ["## Features and weights"]
     features = settings["dataset"]["features"]
-    if features["source"] == "precomputed":
-        lines.append(f"- Features: precomputed `ROOT/features/*.npy`, imported into {features['num_shards']} "
-                     f"HDF5 shards ({len(videos)} videos).")
-    else:
-        extractor = settings["extractor"]
-        lines.append(f"- Features: `{features['extractor']}` ({extractor['kind']}), extracted from the videos into "
-                     f"{features['num_shards']} HDF5 shards ({len(videos)} videos, stored as {extractor['dtype']}).")
-        lines.append("- Extractor settings: " + ", ".join(
-            f"{key} {value}" for key, value in sorted(extractor.items()) if key not in ("kind", "weights")))
-    weights = sorted({json.dumps(store.provenance(video).get("weights"), sort_keys=True) for video in videos})
-    for identity in weights:
-        lines.append(f"- Extractor weights: {_describe_weights(json.loads(identity))}")
+    for feature_set, store in stores.items():
+        videos = store.videos()
+        if feature_set == "precomputed":
+            lines.append(f"- `precomputed`: `ROOT/features/*.npy`, imported into {features['num_shards']} "
+                         f"HDF5 shards ({len(videos)} videos).")
+            continue
+        extractor = settings["extractors"][feature_set]
+        lines.append(f"- `{feature_set}` ({extractor['kind']}): extracted from the videos into "
+                     f"{features['num_shards']} HDF5 shards ({len(videos)} videos, stored as {extractor['dtype']}); "
+                     "settings: " + ", ".join(f"{key} {value}" for key, value in sorted(extractor.items())
+                                              if key not in ("kind", "weights")) + ".")
+        weights = sorted({json.dumps(store.provenance(video).get("weights"), sort_keys=True) for video in videos})
+        for identity in weights:
+            lines.append(f"  Weights: {_describe_weights(json.loads(identity))}.")
     model = settings["model"]
     training = model.get("training", {})
     lines.append(f"- Model: `{settings['dataset']['model']}` (ASFormer: {model['num_decoders']} decoders, "
@@ -152,6 +220,11 @@ def _features_section(settings: dict, store: FeatureStore) -> str:
                  f"epochs, learning rate {training.get('learning_rate')}, sample rate {training.get('sample_rate')}, "
                  f"features {'standardised per dimension' if training.get('normalize_features') else 'as stored'}, "
                  f"alignment policy `{settings['dataset']['alignment']}`.")
+    zero_shot = settings["dataset"].get("zero_shot")
+    if zero_shot is not None:
+        excluded = ", ".join(f"`{label}`" for label in zero_shot["exclude"]) or "none"
+        lines.append(f"- Zero-shot: prompt `{zero_shot['prompt']}` per action name, on `{zero_shot['extractor']}`'s "
+                     f"joint video embeddings; labels never predicted: {excluded}.")
     return "\n".join(lines)
 
 
@@ -165,7 +238,9 @@ def _describe_weights(identity: dict | None) -> str:
     return json.dumps(identity)
 
 
-def _decode_section(store: FeatureStore, splits: list[SplitOutputs]) -> str:
+def _decode_section(stores: dict[str, FeatureStore], splits: list[SplitOutputs]) -> str:
+    # every feature set decodes the same videos; the first one's records stand for all
+    store = next(iter(stores.values()))
     records = store.decode_records()
     excluded = store.excluded()
     mismatches = {}
@@ -224,11 +299,12 @@ def _ribbon_videos(dataset: SegmentationDataset, splits: list[SplitOutputs], cou
     return chosen
 
 
-def _ribbons_section(ribbons_path: Path, ribbon_videos: list) -> str:
+def _ribbons_section(ribbons_path: Path, ribbon_videos: list, run: RunOutputs) -> str:
     if not ribbon_videos:
         return ""
     encoded = base64.b64encode(ribbons_path.read_bytes()).decode("ascii")
     return ("## Ground truth against prediction\n\n"
-            f"Test videos {', '.join(video for video, _, _ in ribbon_videos)}; the same picture is in "
+            f"{run.title[0].upper()}{run.title[1:]}; "
+            f"test videos {', '.join(video for video, _, _ in ribbon_videos)}; the same picture is in "
             f"`{ribbons_path.name}` beside this report.\n\n"
             f"![ground truth against prediction](data:image/png;base64,{encoded})")

@@ -1,6 +1,6 @@
 """Train an ASFormer on per-video features and frame labels; predict; save and load it.
 
-    history = train_asformer(model, [(features_DxT, labels_T), ...], TrainSettings(epochs=120))
+    history = train_asformer(model, [(features_DxT, labels_T), ...], TrainSettings.from_config({"epochs": 120}))
     save_checkpoint("model.pt", model, model.config, {"class_names": names, "history": history})
     model, extra = load_checkpoint("model.pt")
     labels = predict_asformer(model, features_DxT)
@@ -26,6 +26,7 @@ from mmfeat.atomic import replaced_on_success
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
 from mmfeat.models.asformer import ASFormer
+from mmfeat.workflow_config import with_defaults
 
 IGNORE_LABEL = -100  # cross-entropy's ignore_index: marks padded frames in targets
 CHECKPOINT_FORMAT = "mmfeat-asformer-v1"
@@ -33,17 +34,31 @@ CHECKPOINT_FORMAT = "mmfeat-asformer-v1"
 
 @dataclass
 class TrainSettings:
-    """Optimisation settings; the defaults are the official ASFormer ones, except the seed."""
+    """Optimisation settings.
 
-    epochs: int = 120
-    learning_rate: float = 5e-4
-    weight_decay: float = 1e-5
-    batch_size: int = 1  # the official code trains one video at a time
-    seed: int = 0  # the official code uses 19980125; our configs set their own
-    plateau_factor: float = 0.5  # lr multiplier when the epoch loss stops falling
-    plateau_patience: int = 3  # epochs without improvement before the lr drops
-    smoothing_weight: float = 0.15
-    device: str = "auto"  # "auto": cuda if available, else cpu
+    The configurable ones take their defaults (the official recipe's) from the
+    schema's `asformer_training`, through `from_config`; the official
+    constants below are not configurable.
+    """
+
+    epochs: int
+    learning_rate: float
+    weight_decay: float
+    batch_size: int
+    seed: int
+    device: str  # "auto": cuda if available, else cpu
+    plateau_factor: float = 0.5  # the official recipe: lr multiplier when the epoch loss stops falling
+    plateau_patience: int = 3  # the official recipe: epochs without improvement before the lr drops
+    smoothing_weight: float = 0.15  # the official recipe's weight of the smoothing loss
+
+    @classmethod
+    def from_config(cls, training: dict) -> TrainSettings:
+        """From a model's `training` entry (schema defaults filled in); data settings are not optimisation's."""
+        complete = with_defaults("asformer_training", dict(training), "the training settings")
+        return cls(**{key: value for key, value in complete.items() if key not in DATA_SETTINGS})
+
+
+DATA_SETTINGS = ("sample_rate", "normalize_features")  # in `training`, but read by the data loading
 
 
 def asformer_loss(stage_logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,

@@ -25,8 +25,11 @@ class VideoSequence:
 
 
 def load_sequences(dataset: SegmentationDataset, store: FeatureStore, video_ids: list[str],
-                   policy: str, sample_rate: int) -> tuple[list[VideoSequence], dict[str, str]]:
+                   policy: str, sample_rate: int, output: str | None = None) -> tuple[list[VideoSequence], dict[str, str]]:
     """Aligned sequences of `video_ids`, and the videos left out with the reason.
+
+    `output` names a further output of the store to read instead of the features
+    (e.g. S3D's "video_embedding").
 
     A video is left out only when the feature store lists it as excluded (a file
     that could not be read, with `on_unreadable: skip`); a video that is simply
@@ -44,13 +47,14 @@ def load_sequences(dataset: SegmentationDataset, store: FeatureStore, video_ids:
                 continue
             raise UserError(f"video {video_id!r} of {dataset.root} has no features in the store "
                             f"and is not listed as excluded; rerun the feature extraction")
-        sequences.append(_load_one(dataset, store, video_id, decode_records.get(video_id), policy, sample_rate))
+        sequences.append(_load_one(dataset, store, video_id, decode_records.get(video_id), policy, sample_rate,
+                                   output))
     return sequences, left_out
 
 
 def _load_one(dataset: SegmentationDataset, store: FeatureStore, video_id: str,
-              decode_record: dict | None, policy: str, sample_rate: int) -> VideoSequence:
-    features = store.features(video_id)
+              decode_record: dict | None, policy: str, sample_rate: int, output: str | None) -> VideoSequence:
+    features = store.features(video_id, output)
     frame_indices = store.frame_indices(video_id)
     labels = dataset.labels(video_id)
     alignment = align(frame_indices, _video_frames(decode_record, len(features)), len(labels), policy)

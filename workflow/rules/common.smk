@@ -2,11 +2,13 @@
 
 import json
 import sys
+from functools import cache
 from pathlib import Path
 
 from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.demo.salads import demo_video_ids
 from mmfeat.errors import UserError
+from mmfeat.features.extractors import extractor_module
 from mmfeat.features.sharding import videos_in_shard
 from mmfeat.features.video_files import find_video_file
 
@@ -32,6 +34,7 @@ wildcard_constraints:
     dataset=NAME_PATTERN,
     model=NAME_PATTERN,
     extractor=NAME_PATTERN,
+    features=NAME_PATTERN,
     split=r"\d+",
     shard=r"\d+",
 
@@ -52,60 +55,47 @@ def dataset_root(dataset):
     return Path(dataset_config(dataset)["root"])
 
 
-def dataset_video_ids(dataset):
-    """Every annotated video: known from the config for a demo, else read from groundTruth/."""
+@cache  # the config does not change during a run, and planning asks once per job
+def dataset_item_ids(dataset):
+    """Every item (video or sample) of the dataset: from the config for a demo, else from its files."""
     cfg = dataset_config(dataset)
     if "demo" in cfg:
-        return demo_video_ids(cfg["demo"]["videos"])
+        return tuple(demo_video_ids(cfg["demo"]["videos"]))
     try:
-        return SegmentationDataset(dataset_root(dataset)).video_ids()
+        return tuple(SegmentationDataset(dataset_root(dataset)).video_ids())
     except UserError as error:
         raise ValueError(f"dataset {dataset!r} (datasets.{dataset}.root in the config): {error}") from error
 
 
-def dataset_label_files(dataset):
-    """mapping.txt, the ground truth of every video and every split bundle."""
-    root = dataset_root(dataset)
-    splits = range(1, dataset_config(dataset)["splits"] + 1)
-    return (
-        [root / "mapping.txt"]
-        + [root / "groundTruth" / f"{video}.txt" for video in dataset_video_ids(dataset)]
-        + [root / "splits" / f"{part}.split{k}.bundle" for k in splits for part in ("train", "test")]
-    )
-
-
-def feature_source(dataset):
-    """The extractor whose features the dataset trains on, or 'precomputed' for imported .npy files."""
-    features = dataset_config(dataset)["features"]
-    return features["extractor"] if features["source"] == "videos" else "precomputed"
-
-
-def feature_shards(dataset):
-    source = feature_source(dataset)
+def feature_shards(dataset, feature_set):
+    """The shards of one feature set: an extractor's name, or 'precomputed' for imported .npy files."""
     count = dataset_config(dataset)["features"]["num_shards"]
-    return [f"results/{dataset}/features/{source}/shard-{k}.h5" for k in range(count)]
+    return [f"results/{dataset}/features/{feature_set}/shard-{k}.h5" for k in range(count)]
 
 
-def shard_video_ids(dataset, shard):
-    """The videos whose features go into one shard, chosen by a stable hash of the id."""
+def shard_item_ids(dataset, shard):
+    """The items whose features go into one shard, chosen by a stable hash of the id."""
     count = dataset_config(dataset)["features"]["num_shards"]
-    return videos_in_shard(dataset_video_ids(dataset), int(shard), count)
+    return videos_in_shard(dataset_item_ids(dataset), int(shard), count)
 
 
-def shard_video_files(wildcards):
-    """The video files of one shard: a rerun of the shard follows a change to any of them."""
-    cfg = dataset_config(wildcards.dataset)
+def shard_item_arguments(wildcards):
+    """`--item ID` for each item of the shard."""
+    return " ".join(f"--item {item}" for item in shard_item_ids(wildcards.dataset, wildcards.shard))
+
+
+def extractor_input(extractor):
+    """What the extractor reads per item: video, audio or text (its module's INPUT)."""
+    return extractor_module(config["extractors"][extractor]["kind"]).INPUT
+
+
+def shard_input_files(wildcards):
+    """The files one shard reads: a rerun of the shard follows a change to any of them."""
+    ids = shard_item_ids(wildcards.dataset, wildcards.shard)
     videos_dir = dataset_root(wildcards.dataset) / "videos"
-    ids = shard_video_ids(wildcards.dataset, wildcards.shard)
-    if "demo" in cfg:
-        return [videos_dir / f"{video}.mp4" for video in ids]  # made by the demo rule
-    return [find_video_file(videos_dir, video) for video in ids]
-
-
-def shard_feature_files(wildcards):
-    """The precomputed ROOT/features/{video}.npy files of one shard."""
-    features_dir = dataset_root(wildcards.dataset) / "features"
-    return [features_dir / f"{video}.npy" for video in shard_video_ids(wildcards.dataset, wildcards.shard)]
+    if "demo" in dataset_config(wildcards.dataset):
+        return [videos_dir / f"{item}.mp4" for item in ids]  # made by the demo rule
+    return [find_video_file(videos_dir, item) for item in ids]
 
 
 def extractor_settings(wildcards):
@@ -113,94 +103,16 @@ def extractor_settings(wildcards):
     return json.dumps(config["extractors"][wildcards.extractor], sort_keys=True)
 
 
-def model_settings(wildcards):
-    return json.dumps(config["models"][wildcards.model], sort_keys=True)
+def dataset_setting(path):
+    """For params: the setting at `path` under the job's dataset, e.g. dataset_setting("decode/backend")."""
+    return lookup(dpath=f"datasets/{{dataset}}/{path}", within=config)
 
 
-def split_numbers(dataset):
-    return list(range(1, dataset_config(dataset)["splits"] + 1))
-
-
-def split_outputs(dataset, filename):
-    model = dataset_config(dataset)["model"]
-    return [f"results/{dataset}/{model}/split{k}/{filename}" for k in split_numbers(dataset)]
-
-
-def demo_root_of(wildcards, output):
-    """The demo's root: the folder of its mapping.txt output."""
-    return str(Path(output.labels[0]).parent)
-
-
-def videos_dir(wildcards):
-    return dataset_root(wildcards.dataset) / "videos"
+def shard_feature_files(wildcards):
+    """The precomputed ROOT/features/{video}.npy files of one shard."""
+    features_dir = dataset_root(wildcards.dataset) / "features"
+    return [features_dir / f"{item}.npy" for item in shard_item_ids(wildcards.dataset, wildcards.shard)]
 
 
 def precomputed_features_dir(wildcards):
-    return dataset_root(wildcards.dataset) / "features"
-
-
-def shard_video_arguments(wildcards):
-    """`--video ID` for each video of the shard."""
-    return " ".join(f"--video {video}" for video in shard_video_ids(wildcards.dataset, wildcards.shard))
-
-
-def decode_setting(name):
-    """A function of the wildcards returning the dataset's decode setting `name`."""
-
-    def setting(wildcards):
-        return dataset_config(wildcards.dataset)["decode"][name]
-
-    return setting
-
-
-def extractor_dtype(wildcards):
-    return config["extractors"][wildcards.extractor]["dtype"]
-
-
-def dataset_features(wildcards):
-    return feature_shards(wildcards.dataset)
-
-
-def dataset_labels(wildcards):
-    return dataset_label_files(wildcards.dataset)
-
-
-def dataset_root_of(wildcards):
-    return dataset_root(wildcards.dataset)
-
-
-def alignment_policy(wildcards):
-    return dataset_config(wildcards.dataset)["alignment"]
-
-
-def background_arguments(wildcards):
-    """`--background LABEL` for each label the dataset treats as background."""
-    return " ".join(f"--background {label}" for label in dataset_config(wildcards.dataset)["background"])
-
-
-def ground_truth_dir(wildcards):
-    return dataset_root(wildcards.dataset) / "groundTruth"
-
-
-def report_split_files(filename):
-    """A function of the wildcards: `filename` in every split folder of the dataset's model."""
-
-    def files(wildcards):
-        return split_outputs(wildcards.dataset, filename)
-
-    return files
-
-
-def report_split_dirs(wildcards):
-    return [str(Path(path).parent) for path in split_outputs(wildcards.dataset, "metrics.json")]
-
-
-def report_settings(wildcards):
-    """The config entries the run used, for the report to state."""
-    cfg = dataset_config(wildcards.dataset)
-    source = feature_source(wildcards.dataset)
-    return json.dumps({
-        "dataset": cfg,
-        "extractor": config["extractors"].get(source),
-        "model": config["models"][cfg["model"]],
-    }, sort_keys=True)
+    return str(dataset_root(wildcards.dataset) / "features")

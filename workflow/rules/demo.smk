@@ -5,9 +5,14 @@
 def demo_outputs(dataset):
     root = dataset_root(dataset)
     return {
-        "videos": [root / "videos" / f"{video}.mp4" for video in dataset_video_ids(dataset)],
-        "labels": dataset_label_files(dataset),
+        "videos": [root / "videos" / f"{video}.mp4" for video in dataset_item_ids(dataset)],
+        "labels": segmentation_label_files(dataset),
     }
+
+
+def demo_root_of(wildcards, output):
+    """The demo's root: the folder of its mapping.txt output."""
+    return str(Path(output.labels[0]).parent)
 
 
 def demo_arguments(dataset):

@@ -1,22 +1,22 @@
-# Features: one HDF5 shard per job; a video's shard is chosen by a stable hash of its id,
+# Features: one HDF5 shard per job; an item's shard is chosen by a stable hash of its id,
 # so adding a video reruns its shard only, and a change to an extractor's settings
-# (a param) reruns that extractor's shards and what depends on them.
+# (a param) reruns that extractor's shards and what depends on them. Which extractor
+# runs is its config entry's `kind`, looked up in the registry (mmfeat.features.extractors).
 
 
 rule extract_shard:
     input:
-        shard_video_files,
+        shard_input_files,
     output:
         "results/{dataset}/features/{extractor}/shard-{shard}.h5",
     log:
         "results/{dataset}/logs/features/{extractor}/shard-{shard}.log",
     params:
-        videos_dir=videos_dir,
-        video_arguments=shard_video_arguments,
+        root=dataset_setting("root"),
+        item_arguments=shard_item_arguments,
         settings=extractor_settings,
-        backend=decode_setting("backend"),
-        on_unreadable=decode_setting("on_unreadable"),
-        dtype=extractor_dtype,
+        backend=dataset_setting("decode/backend"),
+        on_unreadable=dataset_setting("decode/on_unreadable"),
     conda:
         "../../envs/mmfeat.yaml"
     threads: 2
@@ -25,10 +25,9 @@ rule extract_shard:
     wildcard_constraints:
         extractor=f"(?!precomputed/){NAME_PATTERN}",
     shell:
-        "python -m mmfeat extract-features --videos-dir {params.videos_dir} {params.video_arguments}"
+        "python -m mmfeat extract-features --dataset-root {params.root} {params.item_arguments}"
         " --output {output} --extractor {wildcards.extractor} --settings {params.settings:q}"
-        " --backend {params.backend} --on-unreadable {params.on_unreadable} --dtype {params.dtype}"
-        " > {log} 2>&1"
+        " --backend {params.backend} --on-unreadable {params.on_unreadable} > {log} 2>&1"
 
 
 rule import_shard:
@@ -40,12 +39,12 @@ rule import_shard:
         "results/{dataset}/logs/features/precomputed/shard-{shard}.log",
     params:
         features_dir=precomputed_features_dir,
-        video_arguments=shard_video_arguments,
+        item_arguments=shard_item_arguments,
     conda:
         "../../envs/mmfeat.yaml"
     resources:
         mem_mb=2000,
     shell:
-        "python -m mmfeat import-features --features-dir {params.features_dir} {params.video_arguments}"
+        "python -m mmfeat import-features --features-dir {params.features_dir} {params.item_arguments}"
         # float32: the published features are imported without loss of precision.
         " --output {output} --dtype float32 > {log} 2>&1"

@@ -1,23 +1,27 @@
-# Action segmentation with ASFormer: one train, predict and evaluate job per split.
+# Action segmentation: ASFormer trained, predicted and evaluated per split on each feature
+# set of the dataset (results/{dataset}/{model}/{features}/split{k}/), and zero-shot
+# segmentation from action names (results/{dataset}/zero-shot/{extractor}/split{k}/).
 
 
 rule train_asformer:
     input:
-        features=dataset_features,
-        labels=dataset_labels,
+        features=feature_set_shards,
+        labels=segmentation_labels,
     output:
-        "results/{dataset}/{model}/split{split}/model.pt",
+        "results/{dataset}/{model}/{features}/split{split}/model.pt",
     log:
-        "results/{dataset}/logs/{model}/split{split}/train.log",
+        "results/{dataset}/logs/{model}/{features}/split{split}/train.log",
     params:
-        root=dataset_root_of,
+        root=dataset_setting("root"),
         settings=model_settings,
-        alignment=alignment_policy,
+        alignment=dataset_setting("alignment"),
     conda:
         "../../envs/mmfeat.yaml"
     threads: 2
     resources:
         mem_mb=4000,
+    wildcard_constraints:
+        model=f"(?!{ZERO_SHOT}/){NAME_PATTERN}",
     shell:
         "python -m mmfeat train-asformer --dataset-root {params.root} --features {input.features}"
         " --split {wildcards.split} --model-settings {params.settings:q} --alignment {params.alignment}"
@@ -26,36 +30,64 @@ rule train_asformer:
 
 rule predict_asformer:
     input:
-        checkpoint="results/{dataset}/{model}/split{split}/model.pt",
-        features=dataset_features,
-        labels=dataset_labels,
+        checkpoint="results/{dataset}/{model}/{features}/split{split}/model.pt",
+        features=feature_set_shards,
+        labels=segmentation_labels,
     output:
-        predictions=directory("results/{dataset}/{model}/split{split}/predictions"),
-        bundle="results/{dataset}/{model}/split{split}/evaluated.bundle",
-        alignment="results/{dataset}/{model}/split{split}/alignment.json",
+        predictions=directory("results/{dataset}/{model}/{features}/split{split}/predictions"),
+        bundle="results/{dataset}/{model}/{features}/split{split}/evaluated.bundle",
+        alignment="results/{dataset}/{model}/{features}/split{split}/alignment.json",
     log:
-        "results/{dataset}/logs/{model}/split{split}/predict.log",
+        "results/{dataset}/logs/{model}/{features}/split{split}/predict.log",
     params:
-        root=dataset_root_of,
-        alignment=alignment_policy,
+        root=dataset_setting("root"),
+        alignment=dataset_setting("alignment"),
+        fill=label_fill,
     conda:
         "../../envs/mmfeat.yaml"
+    wildcard_constraints:
+        model=f"(?!{ZERO_SHOT}/){NAME_PATTERN}",
     shell:
         "python -m mmfeat predict-asformer --dataset-root {params.root} --features {input.features}"
         " --split {wildcards.split} --checkpoint {input.checkpoint} --alignment {params.alignment}"
-        " --predictions {output.predictions} --evaluated-bundle {output.bundle}"
+        " --fill {params.fill} --predictions {output.predictions} --evaluated-bundle {output.bundle}"
+        " --alignment-report {output.alignment} > {log} 2>&1"
+
+
+rule zero_shot_split:
+    input:
+        features=feature_set_shards,
+        labels=segmentation_labels,
+    output:
+        predictions=directory(f"results/{{dataset}}/{ZERO_SHOT}/{{features}}/split{{split}}/predictions"),
+        bundle=f"results/{{dataset}}/{ZERO_SHOT}/{{features}}/split{{split}}/evaluated.bundle",
+        alignment=f"results/{{dataset}}/{ZERO_SHOT}/{{features}}/split{{split}}/alignment.json",
+    log:
+        f"results/{{dataset}}/logs/{ZERO_SHOT}/{{features}}/split{{split}}/predict.log",
+    params:
+        root=dataset_setting("root"),
+        alignment=dataset_setting("alignment"),
+        settings=zero_shot_extractor_settings,
+        prompt=dataset_setting("zero_shot/prompt"),
+        exclude=zero_shot_exclusions,
+    conda:
+        "../../envs/mmfeat.yaml"
+    shell:
+        "python -m mmfeat zero-shot-segment --dataset-root {params.root} --features {input.features}"
+        " --split {wildcards.split} --settings {params.settings:q} --prompt {params.prompt:q} {params.exclude}"
+        " --alignment {params.alignment} --predictions {output.predictions} --evaluated-bundle {output.bundle}"
         " --alignment-report {output.alignment} > {log} 2>&1"
 
 
 rule evaluate_split:
     input:
-        predictions="results/{dataset}/{model}/split{split}/predictions",
-        bundle="results/{dataset}/{model}/split{split}/evaluated.bundle",
-        labels=dataset_labels,
+        predictions="results/{dataset}/{method}/{features}/split{split}/predictions",
+        bundle="results/{dataset}/{method}/{features}/split{split}/evaluated.bundle",
+        labels=segmentation_labels,
     output:
-        "results/{dataset}/{model}/split{split}/metrics.json",
+        "results/{dataset}/{method}/{features}/split{split}/metrics.json",
     log:
-        "results/{dataset}/logs/{model}/split{split}/evaluate.log",
+        "results/{dataset}/logs/{method}/{features}/split{split}/evaluate.log",
     params:
         ground_truth=ground_truth_dir,
         background=background_arguments,
@@ -64,3 +96,28 @@ rule evaluate_split:
     shell:
         "python -m mmfeat segmentation-metrics --ground-truth {params.ground_truth} --predictions {input.predictions}"
         " --bundle {input.bundle} {params.background} --output {output} > {log} 2>&1"
+
+
+rule segmentation_report:
+    input:
+        metrics=segmentation_report_files("metrics.json"),
+        predictions=segmentation_report_files("predictions"),
+        bundles=segmentation_report_files("evaluated.bundle"),
+        alignment=segmentation_report_files("alignment.json"),
+        features=segmentation_report_shards,
+        labels=segmentation_labels,
+    output:
+        report="results/{dataset}/report.md",
+        ribbons="results/{dataset}/ribbons.png",
+    log:
+        "results/{dataset}/logs/report.log",
+    params:
+        root=dataset_setting("root"),
+        split_dirs=report_split_dirs,
+        settings=segmentation_report_settings,
+    conda:
+        "../../envs/mmfeat.yaml"
+    shell:
+        "python -m mmfeat segmentation-report --name {wildcards.dataset} --dataset-root {params.root}"
+        " --features {input.features} --split-dir {params.split_dirs} --settings {params.settings:q}"
+        " --output {output.report} --ribbons {output.ribbons} > {log} 2>&1"

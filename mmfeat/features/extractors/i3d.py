@@ -1,14 +1,18 @@
 """I3D (pytorchvideo's i3d_r50) features: one 2048-d vector per kept frame.
 
-    from mmfeat.features.i3d import I3DSettings, build_i3d_trunk, extract_i3d_features
-    settings = I3DSettings(weights="models/I3D_8x8_R50.pyth")
+    from mmfeat.features.extractors import parse_settings
+    from mmfeat.features.extractors.i3d import build_i3d_trunk, extract_i3d_features
+    settings = parse_settings({"kind": "i3d", "weights": "models/I3D_8x8_R50.pyth"})
     trunk, weights_identity = build_i3d_trunk(settings)
     features, frame_indices = extract_i3d_features(frames, trunk, settings)
 
 The feature of frame t is the res5 output of i3d_r50, averaged over time and
 space, for the clip of `window` decoded frames centred on t; the clip is padded
-with zeros (after normalisation) past either end of the video. This is how the
-MS-TCN/ASFormer features were made, one clip per frame.
+with zeros (after normalisation) past either end of the video. Only this
+window, one clip per frame, is shared with the features the MS-TCN/ASFormer
+authors published: theirs are two-stream (RGB + optical flow) Inception-I3D
+features, ours the RGB-only ResNet-50 I3D of pytorchvideo, so models trained
+on the one are not comparable with models trained on the other.
 
 Each decoded frame is preprocessed once and kept in a ring buffer as long as a
 clip may still need it, so memory does not grow with the video's length.
@@ -20,7 +24,7 @@ import logging
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,63 +34,57 @@ from torch import nn
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
+from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem
 from mmfeat.features.provenance import file_sha256
+from mmfeat.models.state_dicts import check_state_dict_fits
 
 log = logging.getLogger(__name__)
 
+KIND = "i3d"  # the "kind" that selects this extractor in the config
+INPUT = "video"
+# A row per kept frame (every `stride`-th): the frames between take the prediction of the
+# row before them, as ASFormer repeats predictions made at its sample rate.
+FILL = "previous"
 FEATURE_DIM = 2048  # channels of i3d_r50's res5 stage
-SETTINGS_KIND = "i3d"  # the "kind" that selects this extractor in --settings
 
 
 @dataclass(frozen=True)
-class I3DSettings:
-    """How frames become I3D features; stored with every feature it makes."""
+class Settings:
+    """How frames become I3D features; stored with every feature it makes.
 
-    window: int = 21  # frames per clip, centred on the frame described (MS-TCN/ASFormer used 21)
-    resize_short: int = 256  # short side after resizing, before the centre crop
-    crop: int = 224  # square centre crop fed to the network, as i3d_r50 was trained
-    stride: int = 1  # keep decoded frames 0, stride, 2*stride, ...
-    mean: float | tuple[float, float, float] = 0.45  # Kinetics mean of pytorchvideo's models
-    std: float | tuple[float, float, float] = 0.225  # Kinetics std of pytorchvideo's models
-    batch_size: int = 8  # clips per forward pass
-    weights: str | None = None  # checkpoint file (I3D_8x8_R50.pyth); None: seeded random weights
-    seed: int = 0  # initialisation seed when weights is None
-    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    Every default and type lives in the schema's `i3d_extractor`
+    (workflow/schemas/config.schema.yaml); build these with
+    `mmfeat.features.extractors.parse_settings`, which fills them.
+    """
+
+    window: int  # frames per clip, centred on the frame described
+    resize_short: int  # short side after resizing, before the centre crop
+    crop: int  # square centre crop fed to the network
+    stride: int  # keep decoded frames 0, stride, 2*stride, ...
+    mean: float | tuple[float, float, float]  # per-channel or one value (Kinetics: 0.45)
+    std: float | tuple[float, float, float]
+    batch_size: int  # clips per forward pass
+    weights: str | None  # checkpoint file (I3D_8x8_R50.pyth); None: seeded random weights
+    seed: int  # initialisation seed when weights is None
+    device: str  # "auto" (CUDA when available), "cpu" or "cuda"
 
     def __post_init__(self) -> None:
-        integer_fields = ("window", "resize_short", "crop", "stride", "batch_size", "seed")
-        wrong_types = [name for name in integer_fields if type(getattr(self, name)) is not int]
-        if wrong_types:
-            raise UserError(f"I3D settings {wrong_types} must be integers")
+        # only what the schema cannot say: relations between settings and per-channel lengths
         problems = []
-        if self.window < 1 or self.window % 2 == 0:
-            problems.append(f"window must be a positive odd number of frames, got {self.window}")
-        for name in ("resize_short", "crop", "stride", "batch_size"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.window % 2 == 0:
+            problems.append(f"window must be an odd number of frames, centred on its frame; got {self.window}")
         if self.crop > self.resize_short:
             problems.append(f"crop ({self.crop}) must not exceed resize_short ({self.resize_short})")
         if any(value <= 0 for value in _per_channel(self.std, "std")):
             problems.append(f"std must be positive, got {self.std}")
         _per_channel(self.mean, "mean")
-        if self.device not in ("auto", "cpu", "cuda"):
-            problems.append(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if problems:
             raise UserError("invalid I3D settings: " + "; ".join(problems))
 
     @classmethod
-    def from_dict(cls, values: Mapping) -> I3DSettings:
-        """Settings from a JSON object such as `{"kind": "i3d", "stride": 2}`; unknown keys are an error."""
-        values = dict(values)
-        kind = values.pop("kind", SETTINGS_KIND)
-        if kind != SETTINGS_KIND:
-            raise UserError(f"I3D settings have kind {kind!r}; expected {SETTINGS_KIND!r}")
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UserError(
-                f"unknown I3D settings {unknown}; the known ones are {sorted(known)}"
-            )
+    def from_dict(cls, values: Mapping) -> Settings:
+        """Settings from a complete config entry (defaults filled), `kind` included."""
+        values = {key: value for key, value in values.items() if key not in ("kind", "dtype")}
         for name in ("mean", "std"):
             if isinstance(values.get(name), list):
                 values[name] = tuple(values[name])  # JSON gives lists; keep the dataclass hashable
@@ -98,10 +96,21 @@ class I3DSettings:
         for name in ("mean", "std"):
             if isinstance(values[name], tuple):
                 values[name] = list(values[name])
-        return {"kind": SETTINGS_KIND, **values}
+        return {"kind": KIND, **values}
 
 
-def build_i3d_trunk(settings: I3DSettings) -> tuple[nn.Module, dict]:
+def build(settings: Settings) -> tuple[nn.Module, dict]:
+    """The registry's entry: the I3D trunk and the identity of its weights."""
+    return build_i3d_trunk(settings)
+
+
+def extract(item: VideoItem, trunk: nn.Module, settings: Settings) -> Extracted:
+    """The registry's entry: one 2048-d row per kept frame, positioned at the frame's stream index."""
+    features, frame_indices = extract_i3d_features(item.frames, trunk, settings)
+    return Extracted(features=features, positions=frame_indices, position_kind=FRAME_INDEX)
+
+
+def build_i3d_trunk(settings: Settings) -> tuple[nn.Module, dict]:
     """i3d_r50 cut after its res5 pooling, in eval mode on the settings' device.
 
     Returns the trunk, mapping (B, 3, T, H, W) clips to (B, 2048) features, and
@@ -132,7 +141,7 @@ def build_i3d_trunk(settings: I3DSettings) -> tuple[nn.Module, dict]:
 
 
 def extract_i3d_features(
-    frames: Iterable[tuple[int, np.ndarray]], trunk: nn.Module, settings: I3DSettings
+    frames: Iterable[tuple[int, np.ndarray]], trunk: nn.Module, settings: Settings
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features of every `stride`-th decoded frame.
 
@@ -154,7 +163,7 @@ def extract_i3d_features(
     return np.concatenate(feature_chunks), np.concatenate(index_chunks).astype(np.int64)
 
 
-def preprocess_frame(rgb: np.ndarray, settings: I3DSettings, device: torch.device) -> torch.Tensor:
+def preprocess_frame(rgb: np.ndarray, settings: Settings, device: torch.device) -> torch.Tensor:
     """HxWx3 uint8 RGB -> (3, crop, crop) float32: short side resized, centre crop, normalised."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"frames must be HxWx3 uint8 RGB, got shape {rgb.shape} and dtype {rgb.dtype}")
@@ -172,7 +181,7 @@ def preprocess_frame(rgb: np.ndarray, settings: I3DSettings, device: torch.devic
 
 
 def _centred_clips(
-    frames: Iterable[tuple[int, np.ndarray]], settings: I3DSettings, device: torch.device
+    frames: Iterable[tuple[int, np.ndarray]], settings: Settings, device: torch.device
 ) -> Iterator[tuple[torch.Tensor, int]]:
     """(3, window, crop, crop) clip and stream index for each kept frame, in order.
 
@@ -248,24 +257,10 @@ def _load_checkpoint(model: nn.Module, weights_path: Path) -> None:
         checkpoint = torch.load(weights_path, map_location="cpu", weights_only=True)
     except Exception as error:  # any unreadable file ends here, whatever torch's reason
         raise UserError(f"{weights_path}: not a readable torch checkpoint ({error})") from error
-    state_dict = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, Mapping) else None
-    if not isinstance(state_dict, Mapping) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise UserError(
-            f"{weights_path}: expected a state_dict or a dict with one under 'model_state' "
-            "(pytorchvideo's .pyth layout)"
-        )
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    misshapen = sorted(
-        name for name in set(expected) & set(state_dict) if expected[name].shape != state_dict[name].shape
-    )
-    if missing or unexpected or misshapen:
-        raise UserError(
-            f"{weights_path}: weights do not fit pytorchvideo's i3d_r50 "
-            f"({len(missing)} missing, e.g. {missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]}; "
-            f"{len(misshapen)} of another shape, e.g. {misshapen[:3]}); use the I3D_8x8_R50 checkpoint"
-        )
+    # pytorchvideo's .pyth files hold the state_dict under "model_state"; a bare one is accepted too
+    state_dict = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, Mapping) else checkpoint
+    check_state_dict_fits(model, state_dict, str(weights_path),
+                          expected="pytorchvideo's i3d_r50; use the I3D_8x8_R50 checkpoint")
     model.load_state_dict(state_dict, strict=True)
 
 

@@ -1,0 +1,98 @@
+"""mmfeat zero-shot-segment: segment a split's test videos from action names alone, with S3D's two towers.
+
+    mmfeat zero-shot-segment --dataset-root ROOT --features results/D/features/s3d/shard-*.h5 --split 1 \\
+        --settings '{"kind": "s3d", "weights": "models/s3d_howto100m.pth", "vocabulary": "models/s3d_dict.npy"}' \\
+        --prompt "{label}" --exclude action_start --exclude action_end \\
+        --predictions DIR --evaluated-bundle test.bundle --alignment-report alignment.json
+
+Each action name (`cut_tomato` -> "cut tomato", put into --prompt) is embedded
+by the text tower of the extractor the features were made with; each stored
+window's joint video embedding takes the action of highest cosine similarity,
+never an --exclude'd one; every label frame takes the nearest window's action.
+Nothing is trained, so the split only chooses which videos are evaluated: the
+same test videos as the trained models', for a like-for-like row in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from mmfeat.align import POLICIES, fill_to_label_rate
+from mmfeat.errors import UserError
+
+NAME = "zero-shot-segment"
+HELP = "Zero-shot action segmentation of a split's test videos from the action names (S3D text and video towers)."
+
+VIDEO_EMBEDDING = "video_embedding"  # the stored output holding each window's joint embedding
+
+log = logging.getLogger(NAME)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset-root", required=True, help="dataset in the MS-TCN layout")
+    parser.add_argument("--features", required=True, nargs="+", help="the S3D extractor's HDF5 shards")
+    parser.add_argument("--split", required=True, type=int, help="k of splits/test.split{k}.bundle")
+    parser.add_argument("--settings", required=True, help="the S3D extractor's config entry as JSON")
+    parser.add_argument("--prompt", default="{label}", help="text template for each action name (default: {label})")
+    parser.add_argument("--exclude", action="append", default=[], metavar="LABEL",
+                        help="a label never predicted; repeat for each")
+    parser.add_argument("--alignment", default="back", choices=POLICIES)
+    parser.add_argument("--predictions", required=True, help="folder to write one prediction file per video into")
+    parser.add_argument("--evaluated-bundle", required=True, help="bundle file listing the videos predicted")
+    parser.add_argument("--alignment-report", required=True, help="JSON: per-video lengths, mismatches, left out")
+
+
+def run(args: argparse.Namespace) -> int:
+    # heavy imports here, so that `mmfeat --help` does not load torch
+    import torch
+
+    from mmfeat.datasets.segmentation import SegmentationDataset
+    from mmfeat.datasets.split_predictions import publish_split_predictions
+    from mmfeat.features.extractors import complete_entry, extractor_module
+    from mmfeat.features.store import FeatureStore
+    from mmfeat.segmentation.zero_shot import class_prompts, zero_shot_row_labels
+    from mmfeat.training.segmentation_data import load_sequences
+
+    dataset = SegmentationDataset(args.dataset_root)
+    class_names = dataset.class_names
+    unknown = sorted(set(args.exclude) - set(class_names))
+    if unknown:
+        raise UserError(f"--exclude {unknown}: not labels of {dataset.mapping_path}")
+    excluded = {class_names.index(label) for label in args.exclude}
+
+    entry = complete_entry(_json_object(args.settings), source="--settings")
+    extractor = extractor_module(entry["kind"])
+    model, weights_identity = extractor.build(extractor.Settings.from_dict(entry))
+    if not hasattr(model, "embed_text"):
+        raise UserError(f"extractor kind {entry['kind']!r} has no text tower; zero-shot needs an s3d extractor")
+    prompts = class_prompts(class_names, args.prompt)
+    with torch.inference_mode():
+        text_embeddings = model.embed_text(prompts).float().cpu().numpy()
+    log.info("embedded %d action names with %s weights, e.g. %r", len(prompts), weights_identity["kind"], prompts[0])
+
+    store = FeatureStore(args.features)
+    test_ids = dataset.split_video_ids("test", args.split)
+    sequences, left_out = load_sequences(dataset, store, test_ids, args.alignment, sample_rate=1,
+                                         output=VIDEO_EMBEDDING)
+    labels_by_video = {}
+    for sequence in sequences:
+        row_labels = zero_shot_row_labels(sequence.features.T, text_embeddings, excluded)
+        per_frame = fill_to_label_rate(row_labels, sequence.label_indices, sequence.alignment.label_frames,
+                                       fill="nearest")
+        labels_by_video[sequence.video_id] = [class_names[index] for index in per_frame]
+    publish_split_predictions(labels_by_video, sequences, left_out, args.split, args.alignment, args.predictions,
+                              args.evaluated_bundle, args.alignment_report)
+    log.info("split %d: %d test videos segmented zero-shot, %d left out", args.split, len(sequences), len(left_out))
+    return 0
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"--settings is not valid JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise UserError(f"--settings must be a JSON object, got {text!r}")
+    return value

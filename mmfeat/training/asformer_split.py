@@ -1,0 +1,82 @@
+"""Train ASFormer on one split of a segmentation dataset: data, model, training and what to keep.
+
+    model_settings = asformer_model_settings({"kind": "asformer", "training": {"epochs": 40}})
+    trained = train_split(SegmentationDataset(root), FeatureStore(shards), split=1,
+                          model_settings=model_settings, alignment="back")
+    save_checkpoint("model.pt", trained.model, trained.model_config, trained.extra)
+
+The command `mmfeat train-asformer` is this plus argument parsing; the same
+steps (settings with the schema's defaults, sequences, optional feature
+standardisation, a seeded model, the training loop, the checkpoint's record of
+how it was made) are the shape for any model trained on stored features.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from mmfeat.datasets.segmentation import SegmentationDataset
+from mmfeat.errors import UserError
+from mmfeat.features.store import FeatureStore
+from mmfeat.models.asformer import ASFormer
+from mmfeat.training.asformer_training import TrainSettings, train_asformer
+from mmfeat.training.segmentation_data import feature_statistics, load_sequences, standardize
+from mmfeat.workflow_config import with_defaults
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURE_KEYS = ("num_decoders", "num_layers", "num_f_maps", "r1", "r2", "channel_masking_rate", "window")
+
+
+@dataclass
+class TrainedModel:
+    model: ASFormer
+    model_config: dict  # the constructor's arguments, to rebuild it
+    extra: dict  # how it was made: classes, split, data settings, videos, history
+
+
+def asformer_model_settings(entry: dict, source: str = "the model settings") -> dict:
+    """A model's config entry checked against the schema, every default filled in."""
+    kind = entry.get("kind") if isinstance(entry, dict) else None
+    if kind != "asformer":
+        raise UserError(f"{source}: expected a mapping with kind 'asformer', got {entry!r}")
+    return with_defaults("asformer_model", entry, source)
+
+
+def train_split(dataset: SegmentationDataset, store: FeatureStore, split: int, model_settings: dict, alignment: str,
+                on_epoch: Callable[[int, float, float], None] | None = None) -> TrainedModel:
+    """Train a new ASFormer on the split's training videos; `model_settings` has its defaults filled."""
+    training = model_settings["training"]
+    settings = TrainSettings.from_config(training)
+    train_ids = dataset.split_video_ids("train", split)
+    sequences, left_out = load_sequences(dataset, store, train_ids, alignment, training["sample_rate"])
+    if not sequences:
+        raise UserError(f"split {split}: none of the {len(train_ids)} training videos has features")
+    statistics = None
+    if training["normalize_features"]:
+        mean, std = feature_statistics(sequences)
+        standardize(sequences, mean, std)
+        statistics = {"mean": mean.tolist(), "std": std.tolist()}
+    model_config = {"input_dim": sequences[0].features.shape[0], "num_classes": len(dataset.class_names),
+                    **{key: model_settings[key] for key in ARCHITECTURE_KEYS}}
+    torch.manual_seed(settings.seed)  # the initial weights, too, follow the configured seed
+    model = ASFormer(**model_config)
+    log.info("split %d: training on %d videos (%d left out), %s", split, len(sequences), len(left_out),
+             json.dumps(training))
+    history = train_asformer(model, [(s.features, s.labels) for s in sequences], settings, on_epoch=on_epoch)
+    return TrainedModel(model, model_config, extra={
+        "class_names": dataset.class_names,
+        "split": split,
+        "sample_rate": training["sample_rate"],
+        "feature_statistics": statistics,
+        "alignment": alignment,
+        "training": training,
+        "train_videos": [s.video_id for s in sequences],
+        "left_out": left_out,
+        "history": history,
+    })

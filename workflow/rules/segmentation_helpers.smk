@@ -1,0 +1,105 @@
+# Helpers of the segmentation rules (segmentation.smk): each returns what its name says.
+
+ZERO_SHOT = "zero-shot"  # the results folder of zero-shot segmentation, in place of a model's name
+
+
+def segmentation_label_files(dataset):
+    """mapping.txt, the ground truth of every video and every split bundle."""
+    root = dataset_root(dataset)
+    return (
+        [root / "mapping.txt"]
+        + [root / "groundTruth" / f"{video}.txt" for video in dataset_item_ids(dataset)]
+        + [root / "splits" / f"{part}.split{k}.bundle" for k in split_numbers(dataset) for part in ("train", "test")]
+    )
+
+
+def segmentation_feature_sets(dataset):
+    """The feature sets the model trains on: each video extractor, and 'precomputed' when imported."""
+    features = dataset_config(dataset)["features"]
+    return list(features["video"]) + (["precomputed"] if features["precomputed"] else [])
+
+
+def segmentation_runs(dataset):
+    """(method, feature set) of every row of the report: the model on each feature set, then zero-shot."""
+    cfg = dataset_config(dataset)
+    runs = [(cfg["model"], feature_set) for feature_set in segmentation_feature_sets(dataset)]
+    if "zero_shot" in cfg:
+        runs.append((ZERO_SHOT, cfg["zero_shot"]["extractor"]))
+    return runs
+
+
+def split_numbers(dataset):
+    return list(range(1, dataset_config(dataset)["splits"] + 1))
+
+
+def segmentation_split_dirs(dataset):
+    return [
+        f"results/{dataset}/{method}/{feature_set}/split{k}"
+        for method, feature_set in segmentation_runs(dataset)
+        for k in split_numbers(dataset)
+    ]
+
+
+def feature_set_shards(wildcards):
+    return feature_shards(wildcards.dataset, wildcards.features)
+
+
+def segmentation_labels(wildcards):
+    return segmentation_label_files(wildcards.dataset)
+
+
+def model_settings(wildcards):
+    return json.dumps(config["models"][wildcards.model], sort_keys=True)
+
+
+def label_fill(wildcards):
+    """How predictions on feature rows reach every label frame (the extractor's FILL)."""
+    if wildcards.features == "precomputed":
+        return "previous"
+    return extractor_module(config["extractors"][wildcards.features]["kind"]).FILL
+
+
+def background_arguments(wildcards):
+    """`--background LABEL` for each label the dataset treats as background."""
+    return " ".join(f"--background {label}" for label in dataset_config(wildcards.dataset)["background"])
+
+
+def zero_shot_extractor_settings(wildcards):
+    """The S3D extractor's whole config entry: the text tower is built from the same weights."""
+    return json.dumps(config["extractors"][wildcards.features], sort_keys=True)
+
+
+def ground_truth_dir(wildcards):
+    return str(dataset_root(wildcards.dataset) / "groundTruth")
+
+
+def zero_shot_exclusions(wildcards):
+    """`--exclude LABEL` for each label zero-shot never predicts."""
+    return " ".join(f"--exclude {label}" for label in dataset_config(wildcards.dataset)["zero_shot"]["exclude"])
+
+
+def segmentation_report_files(filename):
+    """A function of the wildcards: `filename` in every split folder of every run of the report."""
+
+    def files(wildcards):
+        return [f"{directory}/{filename}" for directory in segmentation_split_dirs(wildcards.dataset)]
+
+    return files
+
+
+def report_split_dirs(wildcards):
+    return segmentation_split_dirs(wildcards.dataset)
+
+
+def segmentation_report_shards(wildcards):
+    feature_sets = dict.fromkeys(feature_set for _, feature_set in segmentation_runs(wildcards.dataset))
+    return [shard for feature_set in feature_sets for shard in feature_shards(wildcards.dataset, feature_set)]
+
+
+def segmentation_report_settings(wildcards):
+    """The config entries the run used, for the report to state."""
+    cfg = dataset_config(wildcards.dataset)
+    extractors = {name: config["extractors"][name] for _, name in segmentation_runs(wildcards.dataset)
+                  if name in config["extractors"]}
+    return json.dumps({"dataset": cfg, "extractors": extractors, "model": config["models"][cfg["model"]]},
+                      sort_keys=True)
