@@ -117,6 +117,22 @@ class S3D(nn.Module):
             self.add_module(name, GatedInceptionBlock(input_channels, *widths))
         self.fc = nn.Linear(MIXED_5C_DIM, num_embeddings)
         self.text_module = SentenceEmbedding(vocabulary, num_embeddings)
+        self._init_random_weights()
+
+    def _init_random_weights(self) -> None:
+        """Random weights under which a clip's features still depend on its content.
+
+        With torch's default initialisation every conv shrinks its input and
+        every gate halves it, so mixed_5c comes out ~1e-10 whatever the clip.
+        He-normal convs keep the scale through the ReLUs and gates that start
+        mostly open (sigmoid(3) ~ 0.95) keep it through the gating; random
+        weights then make a usable stand-in for the release in tests and demos.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Conv3d):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            elif isinstance(module, SelfGating):
+                nn.init.constant_(module.fc.bias, 3.0)
 
     def forward(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, T, H, W) RGB in [0, 1], T, H, W even -> (joint embedding (B, 512), mixed_5c (B, 1024))."""
@@ -189,7 +205,9 @@ def load_vocabulary(path: str | Path) -> list[str]:
     try:
         words = np.load(path, allow_pickle=False)  # no pickles: a vocabulary is plain strings
     except Exception as error:  # any unreadable file ends here, whatever numpy's reason
-        raise UserError(f"{path}: not a readable .npy array of words ({error}); use the release's s3d_dict.npy") from error
+        raise UserError(
+            f"{path}: not a readable .npy array of words ({error}); use the release's s3d_dict.npy"
+        ) from error
     if words.ndim != 1 or words.dtype.kind not in "US":
         raise UserError(f"{path}: expected a 1-d array of strings, got shape {words.shape} and dtype {words.dtype}")
     return [word.decode() if isinstance(word, bytes) else str(word) for word in words.tolist()]
@@ -207,7 +225,10 @@ def space_to_depth(video: torch.Tensor) -> torch.Tensor:
 
 
 class ConvBnRelu(nn.Module):
-    """Conv3d (no bias), BatchNorm, ReLU; `separable` splits a kxkxk kernel into 1xkxk then kx1x1, each with its own BN."""
+    """Conv3d (no bias), BatchNorm, ReLU.
+
+    `separable` splits a kxkxk kernel into 1xkxk then kx1x1, each followed by its own BatchNorm and ReLU.
+    """
 
     def __init__(
         self,
@@ -222,9 +243,13 @@ class ConvBnRelu(nn.Module):
         if separable:
             spatial_padding = (0, padding, padding)
             temporal_padding = (padding, 0, 0)
-            self.conv1 = nn.Conv3d(input_channels, output_channels, (1, *kernel[1:]), padding=spatial_padding, bias=False)
+            self.conv1 = nn.Conv3d(
+                input_channels, output_channels, (1, *kernel[1:]), padding=spatial_padding, bias=False
+            )
             self.bn1 = nn.BatchNorm3d(output_channels)
-            self.conv2 = nn.Conv3d(output_channels, output_channels, (kernel[0], 1, 1), padding=temporal_padding, bias=False)
+            self.conv2 = nn.Conv3d(
+                output_channels, output_channels, (kernel[0], 1, 1), padding=temporal_padding, bias=False
+            )
             self.bn2 = nn.BatchNorm3d(output_channels)
         else:
             self.conv1 = nn.Conv3d(input_channels, output_channels, kernel, padding=padding, bias=False)
@@ -317,9 +342,13 @@ def _read_state_dict(weights_path: Path) -> dict[str, torch.Tensor]:
     try:
         state_dict = torch.load(weights_path, map_location="cpu", weights_only=True)
     except Exception as error:  # any unreadable file ends here, whatever torch's reason
-        raise UserError(f"{weights_path}: not a readable torch file ({error}); use the release's s3d_howto100m.pth") from error
+        raise UserError(
+            f"{weights_path}: not a readable torch file ({error}); use the release's s3d_howto100m.pth"
+        ) from error
     if not isinstance(state_dict, Mapping):
-        raise UserError(f"{weights_path}: holds a {type(state_dict).__name__}, not a state_dict; expected {RELEASE_NAME}")
+        raise UserError(
+            f"{weights_path}: holds a {type(state_dict).__name__}, not a state_dict; expected {RELEASE_NAME}"
+        )
     state_dict = dict(state_dict)
     for key in [key for key in state_dict if key.endswith(".running_mean")]:
         state_dict.setdefault(key.removesuffix("running_mean") + "num_batches_tracked", torch.tensor(0))
