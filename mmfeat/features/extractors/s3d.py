@@ -1,0 +1,230 @@
+"""S3D (HowTo100M, MIL-NCE) features: mixed_5c (1024-d) per step, with the 512-d joint text-video embedding beside it.
+
+    from mmfeat.features.extractors import s3d
+    settings = s3d.Settings.from_dict(extractor_config)  # every key, defaults filled by the config schema
+    model, weights_identity = s3d.build(settings)
+    extracted = s3d.extract(VideoItem(frames, fps), model, settings)
+    extracted.features                     # (T, 1024) mixed_5c
+    extracted.outputs["video_embedding"]   # (T, 512), comparable with model.embed_text(...)
+
+Decoded frames are first resampled to `fps` (the release was trained on 32
+frames at 10 fps, 3.2 s clips), by taking for each time k / fps the decoded
+frame nearest to it. Windows of `window` resampled frames are centred on
+resampled frames 0, step, 2 * step, ...: frames centre - window/2 to
+centre + window/2 - 1. Past either end of the video a window is padded with
+black frames (zeros), as the release's loaders pad a clip that runs out of
+video. Each row's position is the stream index of its centre frame.
+
+Frames are resized (short side to `resize_short`), centre-cropped and scaled
+to [0, 1] without mean/std normalisation, as the release expects, once each;
+a ring buffer keeps the last `window` of them, so memory does not grow with
+the video's length.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmfeat.devices import resolve_device
+from mmfeat.errors import UserError
+from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem
+from mmfeat.models.s3d import EMBEDDING_DIM, MIXED_5C_DIM, S3D, load_s3d
+
+log = logging.getLogger(__name__)
+
+KIND = "s3d"  # the "kind" that selects this extractor
+INPUT = "video"  # reads a VideoItem
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How frames become S3D rows; stored with every feature made. Defaults live in the config schema."""
+
+    window: int  # resampled frames per clip (32 as in training; 16 also works); even
+    step_seconds: float  # one row every this many seconds of resampled video
+    step_frames: int | None  # one row every this many resampled frames, instead of step_seconds
+    resize_short: int  # short side after resizing, before the centre crop
+    crop: int  # square centre crop fed to the network; even
+    fps: float | None  # resample decoded frames to this rate first; None keeps the video's own
+    batch_size: int  # clips per forward pass
+    weights: str | None  # s3d_howto100m.pth; None: seeded random weights
+    vocabulary: str | None  # s3d_dict.npy released with the weights
+    seed: int  # initialisation seed when weights is None
+    device: str  # "auto", "cpu" or "cuda"
+    dtype: str  # "float16" or "float32": how the store keeps the rows
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.window % 2:
+            problems.append(f"window must be even (S3D's first layer halves time), got {self.window}")
+        if self.crop % 2:
+            problems.append(f"crop must be even (S3D's first layer halves height and width), got {self.crop}")
+        if self.crop > self.resize_short:
+            problems.append(f"crop ({self.crop}) must not exceed resize_short ({self.resize_short})")
+        if self.step_frames is not None and self.step_frames > self.window:
+            problems.append(
+                f"step_frames ({self.step_frames}) must not exceed window ({self.window}), "
+                "or frames between windows would be described by no row"
+            )
+        if problems:
+            raise UserError("invalid S3D settings: " + "; ".join(problems))
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> Settings:
+        """Settings from a config object such as `{"kind": "s3d", "window": 32, ...}`, every key present."""
+        values = dict(values)
+        kind = values.pop("kind", KIND)
+        if kind != KIND:
+            raise UserError(f"S3D settings have kind {kind!r}; expected {KIND!r}")
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(f"unknown S3D settings {unknown}; the known ones are {sorted(known)}")
+        missing = sorted(known - set(values))
+        if missing:
+            raise UserError(f"S3D settings {missing} are missing; the config schema fills their defaults")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        """The settings as a JSON-ready object, with their kind."""
+        return {"kind": KIND, **asdict(self)}
+
+
+def build(settings: Settings) -> tuple[nn.Module, dict]:
+    """S3D in eval mode on the settings' device, and the identity of its weights."""
+    device = resolve_device(settings.device)
+    model, weights_identity = load_s3d(settings.weights, settings.vocabulary, settings.seed)
+    model.eval().requires_grad_(False).to(device)
+    log.info("S3D on %s with %s weights", device, weights_identity["kind"])
+    return model, weights_identity
+
+
+def extract(item: VideoItem, model: S3D, settings: Settings) -> Extracted:
+    """mixed_5c rows (T, 1024) at the window centres' stream indices, and the joint embedding (T, 512)."""
+    rate = settings.fps if settings.fps is not None else item.fps
+    step = settings.step_frames if settings.step_frames is not None else max(1, round(settings.step_seconds * rate))
+    device = next(model.parameters()).device
+    frames = item.frames if settings.fps is None else resampled(item.frames, item.fps, settings.fps)
+    clips = _centred_clips(frames, settings, step, device)
+    mixed_chunks, embedding_chunks, index_chunks = [], [], []
+    with torch.inference_mode():
+        for clip_batch, stream_indices in _batched(clips, settings.batch_size):
+            video_embedding, mixed_5c = model.embed_video(clip_batch)
+            mixed_chunks.append(mixed_5c.float().cpu().numpy())
+            embedding_chunks.append(video_embedding.float().cpu().numpy())
+            index_chunks.append(stream_indices)
+    if not mixed_chunks:
+        return Extracted(
+            features=np.zeros((0, MIXED_5C_DIM), np.float32),
+            positions=np.zeros(0, np.int64),
+            position_kind=FRAME_INDEX,
+            outputs={"video_embedding": np.zeros((0, EMBEDDING_DIM), np.float32)},
+        )
+    return Extracted(
+        features=np.concatenate(mixed_chunks),
+        positions=np.concatenate(index_chunks).astype(np.int64),
+        position_kind=FRAME_INDEX,
+        outputs={"video_embedding": np.concatenate(embedding_chunks)},
+    )
+
+
+def resampled(
+    frames: Iterable[tuple[int, np.ndarray]], source_fps: float, target_fps: float
+) -> Iterator[tuple[int, np.ndarray]]:
+    """For each time k / target_fps within the video, the decoded frame nearest to it (ties: the later one).
+
+    A frame's time is its stream index / source_fps, so frames the decoder
+    skipped leave their neighbours to fill in. The video lasts until one
+    source frame after its last decoded frame.
+    """
+    if source_fps <= 0 or target_fps <= 0:
+        raise ValueError(f"frame rates must be positive, got source {source_fps} and target {target_fps}")
+    target = 0  # the next output time is target / target_fps
+    previous = None
+    for stream_index, rgb in frames:
+        if previous is not None:
+            # target time < midpoint of the two frames' times, without dividing
+            while 2 * target * source_fps < target_fps * (previous[0] + stream_index):
+                yield previous
+                target += 1
+        previous = (stream_index, rgb)
+    if previous is not None:
+        while target * source_fps < target_fps * (previous[0] + 1):
+            yield previous
+            target += 1
+
+
+def preprocess_frame(rgb: np.ndarray, settings: Settings, device: torch.device) -> torch.Tensor:
+    """HxWx3 uint8 RGB -> (3, crop, crop) float32 in [0, 1]: short side resized, centre crop."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"frames must be HxWx3 uint8 RGB, got shape {rgb.shape} and dtype {rgb.dtype}")
+    height, width = rgb.shape[:2]
+    scale = settings.resize_short / min(height, width)
+    resized_size = (max(settings.resize_short, round(height * scale)), max(settings.resize_short, round(width * scale)))
+    image = torch.from_numpy(rgb).to(device).permute(2, 0, 1).float()
+    image = F.interpolate(image[None], size=resized_size, mode="bilinear", align_corners=False, antialias=True)[0]
+    top = (resized_size[0] - settings.crop) // 2
+    left = (resized_size[1] - settings.crop) // 2
+    image = image[:, top : top + settings.crop, left : left + settings.crop] / 255.0
+    return image.clamp(0.0, 1.0).contiguous()  # antialiased resizing can overshoot [0, 255] slightly
+
+
+def _centred_clips(
+    frames: Iterable[tuple[int, np.ndarray]], settings: Settings, step: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, int]]:
+    """(3, window, crop, crop) clip and centre stream index for resampled positions 0, step, 2 * step, ...
+
+    A clip covers positions centre - window/2 .. centre + window/2 - 1; it is
+    emitted once its last frame has arrived, or when the stream ends. The ring
+    holds (position, stream index, frame) of the last `window` frames.
+    """
+    before = settings.window // 2  # frames before the centre
+    after = settings.window - before - 1  # frames after it
+    ring: deque[tuple[int, int, torch.Tensor]] = deque(maxlen=settings.window)
+    padding = torch.zeros(3, settings.crop, settings.crop, device=device)
+    position_count = 0
+    for stream_index, rgb in frames:
+        ring.append((position_count, int(stream_index), preprocess_frame(rgb, settings, device)))
+        position_count += 1
+        centre = position_count - 1 - after
+        if centre >= 0 and centre % step == 0:
+            yield _clip_around(ring, centre, before, after, padding)
+    for centre in range(max(0, position_count - after), position_count):
+        if centre % step == 0:
+            yield _clip_around(ring, centre, before, after, padding)
+
+
+def _clip_around(
+    ring: deque[tuple[int, int, torch.Tensor]], centre: int, before: int, after: int, padding: torch.Tensor
+) -> tuple[torch.Tensor, int]:
+    """The clip of positions centre-before..centre+after, zeros where the ring has no frame."""
+    first_position = ring[0][0]
+    last_position = ring[-1][0]
+    clip = [
+        ring[position - first_position][2] if first_position <= position <= last_position else padding
+        for position in range(centre - before, centre + after + 1)
+    ]
+    return torch.stack(clip, dim=1), ring[centre - first_position][1]
+
+
+def _batched(
+    clips: Iterator[tuple[torch.Tensor, int]], batch_size: int
+) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
+    """Stack clips into batches of up to `batch_size`, with their centres' stream indices."""
+    pending_clips, pending_indices = [], []
+    for clip, stream_index in clips:
+        pending_clips.append(clip)
+        pending_indices.append(stream_index)
+        if len(pending_clips) == batch_size:
+            yield torch.stack(pending_clips), np.array(pending_indices)
+            pending_clips, pending_indices = [], []
+    if pending_clips:
+        yield torch.stack(pending_clips), np.array(pending_indices)
