@@ -46,7 +46,7 @@ import numpy as np
 
 from mmfeat.atomic import replaced_on_success, write_bytes_atomically
 from mmfeat.datasets.urfunny import FOLDS_FILE, LABELS_FILE, LANGUAGE_FILE, VIDEO_SUFFIX, VIDEOS_DIR
-from mmfeat.demo.speech import speech_sample_rate, synthesise_word
+from mmfeat.demo.speech import WordRequest, synthesise_words
 from mmfeat.video.encode import write_h264_video
 
 log = logging.getLogger(__name__)
@@ -107,11 +107,23 @@ class _Speaker:
     skin: np.ndarray
 
 
+@dataclass(frozen=True)
+class _SamplePlan:
+    """What one sample will say and show, drawn before any sound is made."""
+
+    sample_id: int
+    rng: np.random.Generator  # the sample's own stream: drawn from again for pauses, laughter, noise, frames
+    speaker: _Speaker
+    shows_joke: dict[str, bool]  # modality -> whether its cue says "humorous"
+    context: list[str]
+    punchline: str
+
+
 @dataclass
 class _Track:
     """One clip's sound and where its parts are, before it is written."""
 
-    waveform: np.ndarray  # float32, speech_sample_rate()
+    waveform: np.ndarray  # float32 at the speech engine's rate
     punchline_words: list[list[float]]  # [start, end] per word, seconds
     context_words: list[list[list[float]]]  # one list per context sentence
     punchline_span: tuple[float, float]
@@ -149,27 +161,39 @@ def generate_demo_urfunny(
     flipped = {modality: set(choice_rng.permutation(ids)[:flip_count].tolist()) for modality in MODALITIES}
     no_audio_id, no_video_id = (int(sample_id) for sample_id in choice_rng.permutation(ids)[:2])
 
-    vocabulary = _vocabulary()
-    language: dict[int, dict] = {}
-    durations: dict[int, float] = {}
-    audio_rate = speech_sample_rate()
+    plans = []
     for number, sample_id in enumerate(ids):
         rng = np.random.default_rng([seed, number, 1])
-        speaker = speakers[speaker_of[sample_id]]
         shows_joke = {modality: bool(labels[sample_id]) != (sample_id in flipped[modality]) for modality in flipped}
         context_count = int(rng.random() >= NO_CONTEXT_SHARE)
         context = [str(sentence) for sentence in rng.permutation(CONTEXT_SENTENCES)[:context_count]]
         punchline = _punchline(rng, joke=shows_joke["text"])
-        track = _speak(rng, speaker, context, punchline, laughter=shows_joke["audio"], rate=audio_rate)
+        plans.append(_SamplePlan(sample_id, rng, speakers[speaker_of[sample_id]], shows_joke, context, punchline))
+    # every word of the dataset in one call: the engine is reproducible for a whole sequence (see speech.py)
+    requests = [
+        WordRequest(word, plan.speaker.voice, plan.speaker.words_per_minute, plan.speaker.pitch)
+        for plan in plans
+        for sentence in (*plan.context, plan.punchline)
+        for word in sentence.split()
+    ]
+    spoken_words, audio_rate = synthesise_words(requests)
+    spoken = iter(spoken_words)
+
+    vocabulary = _vocabulary()
+    language: dict[int, dict] = {}
+    durations: dict[int, float] = {}
+    for plan in plans:
+        sample_id, rng = plan.sample_id, plan.rng
+        track = _assemble_track(rng, plan, spoken, laughter=plan.shows_joke["audio"], rate=audio_rate)
         frame_count = math.ceil(track.waveform.size / audio_rate * fps)
         waveform = np.pad(track.waveform, (0, round(frame_count / fps * audio_rate) - track.waveform.size))
         durations[sample_id] = frame_count / fps
-        language[sample_id] = _language_entry(context, punchline, track, vocabulary)
+        language[sample_id] = _language_entry(plan.context, plan.punchline, track, vocabulary)
         if sample_id == no_video_id:
             continue
         with replaced_on_success(root / VIDEOS_DIR / f"{sample_id}{VIDEO_SUFFIX}") as partial_path:
-            frames = _render_frames(rng, speaker, track, waveform, audio_rate, frame_count, fps, width, height,
-                                    cue=shows_joke["visual"])  # fmt: skip
+            frames = _render_frames(rng, plan.speaker, track, waveform, audio_rate, frame_count, fps, width, height,
+                                    cue=plan.shows_joke["visual"])  # fmt: skip
             audio = None if sample_id == no_audio_id else waveform
             write_h264_video(partial_path, frames, fps=fps, crf=LOSSLESS_CRF, audio=audio, audio_rate=audio_rate)
 
@@ -253,8 +277,8 @@ def _punchline(rng: np.random.Generator, joke: bool) -> str:
     return " ".join(parts)
 
 
-def _speak(rng, speaker: _Speaker, context: list[str], punchline: str, laughter: bool, rate: int) -> _Track:
-    """Assemble the clip's sound word by word, noting where each word starts and ends."""
+def _assemble_track(rng, plan: _SamplePlan, spoken: Iterator[np.ndarray], laughter: bool, rate: int) -> _Track:
+    """Lay the sample's spoken words (the next ones from `spoken`) end to end with pauses, noting their times."""
     pieces = [np.zeros(round(LEAD_IN_S * rate), dtype=np.float32)]
     position = pieces[0].size
 
@@ -266,18 +290,18 @@ def _speak(rng, speaker: _Speaker, context: list[str], punchline: str, laughter:
                 gap = np.zeros(round(float(rng.uniform(*WORD_GAP_S)) * rate), dtype=np.float32)
                 pieces.append(gap)
                 position += gap.size
-            spoken = synthesise_word(word, speaker.voice, speaker.words_per_minute, speaker.pitch)
-            spoken = spoken * (SPEECH_PEAK / max(float(np.abs(spoken).max()), 1e-6))
-            pieces.append(spoken)
-            intervals.append([round(position / rate, 3), round((position + spoken.size) / rate, 3)])
-            position += spoken.size
+            samples = next(spoken)
+            samples = samples * (SPEECH_PEAK / max(float(np.abs(samples).max()), 1e-6))
+            pieces.append(samples)
+            intervals.append([round(position / rate, 3), round((position + samples.size) / rate, 3)])
+            position += samples.size
         pause = np.zeros(round(SENTENCE_GAP_S * rate), dtype=np.float32)
         pieces.append(pause)
         position += pause.size
         return intervals
 
-    context_words = [say(sentence) for sentence in context]
-    punchline_words = say(punchline)
+    context_words = [say(sentence) for sentence in plan.context]
+    punchline_words = say(plan.punchline)
     punchline_span = (punchline_words[0][0], punchline_words[-1][1])
     cue_end = punchline_span[1]
     pieces.pop()  # the pause after the punchline: replaced by the laughter's delay or the tail
