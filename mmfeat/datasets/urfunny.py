@@ -82,7 +82,7 @@ class Problem:
         return f"{self.file}: sample {self.sample_id}: {self.what}"
 
 
-class Problems(dict):
+class Problems(dict[str, list[Problem]]):
     """Sample id -> the list of its `Problem`s; empty when every sample is usable.
 
     Callers exclude `excluded_ids()` and put `to_dict()` in their report.
@@ -126,7 +126,7 @@ class URFunnyDataset:
         return self.root / VIDEOS_DIR / f"{sample_id}{VIDEO_SUFFIX}"
 
     def folds(self) -> dict[str, list[str]]:
-        """{"train": [...], "dev": [...], "test": [...]}: ids as released, in the file's order."""
+        """{"train": [...], "dev": [...], "test": [...]}: each fold's ids as strings, in the file's order."""
         return {name: list(ids) for name, ids in self._folds.items()}
 
     def sample_ids(self) -> list[str]:
@@ -148,7 +148,7 @@ class URFunnyDataset:
             raise UserError(f"{self.language_path}: sample {sample_id}: " + "; ".join(problems))
         return sample
 
-    def check(self, on_problem: str = "fail", clip_durations: dict[str, float] | None = None) -> Problems:
+    def check(self, on_problem: str, clip_durations: dict[str, float] | None = None) -> Problems:
         """Find every sample in the folds that cannot be used, and why.
 
         Looks for: an id listed in several folds (or twice in one), no or a

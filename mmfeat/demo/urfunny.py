@@ -16,7 +16,11 @@ so that every word's interval is known. The label is planted in each modality:
 
 - text: a humorous punchline uses joke words (a duck stole my pants), a plain one office words;
 - audio: a humorous punchline is followed by laughter, bursts of voiced noise ("ha-ha-ha");
-- vision: during a humorous punchline and its laughter the face flushes and bobs.
+- vision: from a humorous punchline's start to shortly after its end, the face flushes and bobs.
+
+The cues are kept apart: a clip lasts as long with or without laughter, the
+mouth moves with the words but not with the laughter, the visual cue is timed
+by the punchline alone, and both registers of punchline match in syllables.
 
 In each modality independently, a fixed fraction of samples (`cue_flip_fraction`)
 carries the other label's cue, so no modality alone is perfect and fusion has
@@ -70,15 +74,17 @@ CONTEXT_SENTENCES = (
     "last week at home",
 )
 OPENERS = ("then", "and", "so", "suddenly")
+# The two registers match slot by slot in syllables, so that a punchline's length
+# (heard, or seen in the mouth's motion) does not give its register away.
 JOKE_WORDS = {  # a humorous punchline: an absurd actor doing something silly to a silly object
-    "subject": ("a duck", "my monkey", "the llama", "a penguin", "grandma"),
+    "subject": ("a duck", "my monkey", "the llama", "a penguin", "my grandma"),
     "verb": ("stole", "ate", "wore", "licked", "sat on"),
     "object": ("my pants", "the banana", "a wig", "my pickle", "the underpants"),
 }
 PLAIN_WORDS = {  # a plain punchline: office routine
-    "subject": ("the manager", "my colleague", "the team", "our client", "the director"),
-    "verb": ("signed", "reviewed", "approved", "printed", "filed"),
-    "object": ("the report", "the budget", "a contract", "the schedule", "the invoice"),
+    "subject": ("the team", "my colleague", "the client", "the lawyer", "my landlord"),
+    "verb": ("signed", "read", "filed", "checked", "sent out"),
+    "object": ("a fax", "the agenda", "the form", "my paycheck", "the paperwork"),
 }
 
 NO_CONTEXT_SHARE = 0.25  # samples whose punchline comes without a context sentence
@@ -86,7 +92,8 @@ LEAD_IN_S = 0.2  # silence before the first word
 WORD_GAP_S = (0.04, 0.09)  # pause between words, drawn per gap
 SENTENCE_GAP_S = 0.3
 LAUGHTER_DELAY_S = 0.15  # after the punchline's last word
-TAIL_S = 0.25  # after the punchline or the laughter
+TAIL_S = 0.25  # after the laughter, or the room noise that takes its place: the clip's length says nothing
+VISUAL_CUE_AFTER_S = 0.6  # the face keeps flushing and bobbing this long after the punchline
 BACKGROUND_NOISE_STD = 0.002  # room noise: a real track is never digital silence
 SPEECH_PEAK = 0.6  # each word is scaled to this peak
 LAUGH_BURSTS = (3, 5)  # "ha"s per laugh, inclusive
@@ -127,7 +134,6 @@ class _Track:
     punchline_words: list[list[float]]  # [start, end] per word, seconds
     context_words: list[list[list[float]]]  # one list per context sentence
     punchline_span: tuple[float, float]
-    cue_end: float  # end of the laughter, or of the punchline when there is none
 
 
 def generate_demo_urfunny(
@@ -303,18 +309,14 @@ def _assemble_track(rng, plan: _SamplePlan, spoken: Iterator[np.ndarray], laught
     context_words = [say(sentence) for sentence in plan.context]
     punchline_words = say(plan.punchline)
     punchline_span = (punchline_words[0][0], punchline_words[-1][1])
-    cue_end = punchline_span[1]
-    pieces.pop()  # the pause after the punchline: replaced by the laughter's delay or the tail
-    position = sum(piece.size for piece in pieces)
-    if laughter:
-        pieces.append(np.zeros(round(LAUGHTER_DELAY_S * rate), dtype=np.float32))
-        laugh = _laughter(rng, rate)
-        pieces.append(laugh)
-        cue_end = (position + round(LAUGHTER_DELAY_S * rate) + laugh.size) / rate
+    pieces.pop()  # the pause after the punchline: replaced by the laughter's delay
+    pieces.append(np.zeros(round(LAUGHTER_DELAY_S * rate), dtype=np.float32))
+    laugh = _laughter(rng, rate)  # drawn either way, so that both kinds of clip last as long
+    pieces.append(laugh if laughter else np.zeros_like(laugh))
     pieces.append(np.zeros(round(TAIL_S * rate), dtype=np.float32))
     waveform = np.concatenate(pieces)
     waveform += rng.normal(0.0, BACKGROUND_NOISE_STD, size=waveform.size).astype(np.float32)
-    return _Track(waveform.astype(np.float32), punchline_words, context_words, punchline_span, cue_end)
+    return _Track(waveform.astype(np.float32), punchline_words, context_words, punchline_span)
 
 
 def _laughter(rng: np.random.Generator, rate: int) -> np.ndarray:
@@ -337,7 +339,11 @@ def _laughter(rng: np.random.Generator, rate: int) -> np.ndarray:
 
 def _render_frames(rng, speaker: _Speaker, track: _Track, waveform: np.ndarray, audio_rate: int,
                    frame_count: int, fps: int, width: int, height: int, cue: bool) -> Iterator[np.ndarray]:  # fmt: skip
-    """A face on the speaker's background; the mouth opens with the voice; with the cue it flushes and bobs."""
+    """A face on the speaker's background; the mouth opens with the voice; with the cue it flushes and bobs.
+
+    The mouth follows the words only, not the laughter, and the cue's time is
+    fixed by the punchline, so that the frames carry nothing of the audio cue.
+    """
     rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
     radius = 0.32 * height
     centre_x = width / 2 + float(rng.uniform(-3, 3))
@@ -345,11 +351,12 @@ def _render_frames(rng, speaker: _Speaker, track: _Track, waveform: np.ndarray, 
     samples_per_frame = audio_rate / fps
     for frame_index in range(frame_count):
         time = frame_index / fps
-        cue_now = cue and track.punchline_span[0] <= time <= track.cue_end
+        cue_now = cue and track.punchline_span[0] <= time <= track.punchline_span[1] + VISUAL_CUE_AFTER_S
         centre_y = height / 2 + (HEAD_BOB_PIXELS * math.sin(2 * math.pi * HEAD_BOB_HZ * time) if cue_now else 0.0)
         skin = speaker.skin * (1 - FLUSH_WEIGHT) + FLUSH_COLOUR * FLUSH_WEIGHT if cue_now else speaker.skin
         window = waveform[round(frame_index * samples_per_frame) : round((frame_index + 1) * samples_per_frame)]
-        loudness = float(np.sqrt(np.mean(window**2))) if window.size else 0.0
+        speaking = time <= track.punchline_span[1]
+        loudness = float(np.sqrt(np.mean(window**2))) if window.size and speaking else 0.0
         mouth_open = 1.0 + min(4.0, loudness * 25.0)  # pixels: closed when silent
         frame = background.copy()
         face = (columns - centre_x) ** 2 + (rows - centre_y) ** 2 <= radius**2
