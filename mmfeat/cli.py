@@ -18,6 +18,7 @@ from mmfeat.errors import UserError
 # being run is imported, so that a command that does not need torch starts fast.
 COMMANDS = {
     "make-demo-salads": "make_demo_salads",
+    "make-demo-urfunny": "make_demo_urfunny",
     "extract-features": "extract_features",
     "import-features": "import_features",
     "segmentation-metrics": "segmentation_metrics",
