@@ -1,7 +1,8 @@
 # mmfeat: raw videos -> features in HDF5 shards -> trained models -> report.
 #
-#     snakemake --cores 8                                   # the embedded demo (rule all)
+#     snakemake --cores 8                                   # the embedded demos (rule all)
 #     snakemake --cores 8 results/50salads/report.md        # with the real 50Salads in data/50salads
+#     snakemake --cores 8 results/urfunny/report.md         # with the real UR-FUNNY v2 in data/urfunny
 #     snakemake --cores 8 --configfile tests/configs/tiny.yaml   # a named config
 #
 # Wiring only: what each stage does lives in workflow/rules/, how in the mmfeat package.
@@ -24,6 +25,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/segmentation_helpers.smk"
 include: "workflow/rules/segmentation.smk"
+include: "workflow/rules/humor_helpers.smk"
+include: "workflow/rules/humor.smk"
 include: "workflow/rules/demo.smk"
 
 

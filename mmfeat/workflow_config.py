@@ -22,6 +22,8 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "co
 
 VIDEO_KINDS = ("i3d", "s3d")  # extractors whose rows are video frames, for segmentation
 ZERO_SHOT_KINDS = ("s3d",)  # extractors with a text tower to embed action names
+# what each modality of a humor dataset can be fed by
+HUMOR_MODALITY_KINDS = {"text": ("roberta",), "audio": ("wav2vec2",), "video": VIDEO_KINDS}
 
 
 def validate_config(config: dict, source: str = "config.yaml", schema_path: Path = SCHEMA_PATH) -> dict:
@@ -31,7 +33,7 @@ def validate_config(config: dict, source: str = "config.yaml", schema_path: Path
     filled = _fill_defaults(copy.deepcopy(config), schema, schema)
     for dataset in filled["datasets"].values():
         features = dataset.get("features", {})
-        if isinstance(features.get("video"), str):
+        if dataset["kind"] == "segmentation" and isinstance(features.get("video"), str):
             features["video"] = [features["video"]]  # `video: i3d` is short for `video: [i3d]`
     _raise_problems(source, _cross_reference_problems(filled))
     return filled
@@ -105,6 +107,9 @@ def _cross_reference_problems(config: dict) -> list[str]:
     problems = []
     for name, dataset in config["datasets"].items():
         where = f"datasets.{name}"
+        if dataset["kind"] == "humor":
+            problems += _humor_feature_problems(config, where, dataset)
+            continue
         if dataset["model"] not in config["models"]:
             problems.append(f"{where}.model: no model named {dataset['model']!r} under `models` "
                             f"(known: {', '.join(sorted(config['models']))})")
@@ -130,6 +135,19 @@ def _feature_problems(config: dict, where: str, dataset: dict) -> list[str]:
     if "zero_shot" in dataset:
         problems += _extractor_problems(config, f"{where}.zero_shot.extractor",
                                         dataset["zero_shot"]["extractor"], ZERO_SHOT_KINDS)
+    return problems
+
+
+def _humor_feature_problems(config: dict, where: str, dataset: dict) -> list[str]:
+    """Each modality of a humor dataset names an extractor of a kind that can feed it."""
+    features = dataset["features"]
+    modalities = [modality for modality in HUMOR_MODALITY_KINDS if modality in features]
+    if not modalities:
+        return [f"{where}.features: no modality; name an extractor for text, audio or video"]
+    problems = []
+    for modality in modalities:
+        problems += _extractor_problems(config, f"{where}.features.{modality}", features[modality],
+                                        HUMOR_MODALITY_KINDS[modality])
     return problems
 
 

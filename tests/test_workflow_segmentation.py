@@ -57,6 +57,25 @@ def demo_run(tmp_path_factory):
     return workdir, config
 
 
+def test_report_compares_i3d_s3d_and_zero_shot_on_the_same_splits(demo_run):
+    workdir, _ = demo_run
+    report = (workdir / "results/tiny-salads/report.md").read_text()
+    for title in ("ASFormer (`asformer-tiny`) on `i3d-tiny` features", "ASFormer (`asformer-tiny`) on `s3d-tiny` features",
+                  "zero-shot from action names, on `s3d-tiny`"):
+        assert re.search(rf"^\| {re.escape(title)} \| 3 \|( [\d.]+ ± [\d.]+ \|){{5}}$", report, re.MULTILINE), title
+    assert "Zero-shot is at chance by construction here" in report
+    for method, features in (("asformer-tiny", "i3d-tiny"), ("asformer-tiny", "s3d-tiny"), ("zero-shot", "s3d-tiny")):
+        for split in (1, 2, 3):
+            assert (workdir / f"results/tiny-salads/{method}/{features}/split{split}/metrics.json").is_file()
+    # zero-shot never predicts the excluded labels
+    for predictions in (workdir / "results/tiny-salads/zero-shot/s3d-tiny").glob("split*/predictions/*"):
+        assert not {"action_start", "action_end"} & set(read_prediction_file(predictions))
+    s3d = FeatureStore(sorted((workdir / "results/tiny-salads/features/s3d-tiny").glob("shard-*.h5")))
+    video = s3d.videos()[0]
+    assert s3d.features(video).shape[1] == 1024 and s3d.features(video, "video_embedding").shape[1] == 512
+    assert s3d.provenance(video)["settings"]["kind"] == "s3d"
+
+
 def test_report_has_every_split_the_mean_the_baseline_and_the_demo_notice(demo_run):
     workdir, _ = demo_run
     report = (workdir / "results/tiny-salads/report.md").read_text()
@@ -149,8 +168,8 @@ def test_changing_the_model_reruns_training_but_not_the_features(demo_run, tmp_p
     changed["models"]["asformer-tiny"]["training"]["epochs"] = 4
     changed_config = tmp_path / "changed.yaml"
     changed_config.write_text(yaml.safe_dump(changed))
-    assert planned_jobs(workdir, changed_config) == {
-        "train_asformer": 3, "predict_asformer": 3, "evaluate_split": 3, "segmentation_report": 1,
+    assert planned_jobs(workdir, changed_config) == {  # both feature sets retrain; zero-shot trains nothing
+        "train_asformer": 6, "predict_asformer": 6, "evaluate_split": 6, "segmentation_report": 1,
     }
 
 

@@ -8,7 +8,7 @@
 The extractor's `kind` picks its module in the registry
 (`mmfeat.features.extractors`), and its INPUT says what is read per item: a
 video's frames from `ROOT/videos/{ID}.*`, streamed once through the
-extractor. An item that cannot be read fails the job (`fail`, no shard is
+extractor; a humor sample's audio track or transcript (`--dataset-kind humor`). An item that cannot be read fails the job (`fail`, no shard is
 written) or is listed in the shard's exclusions with the reason (`skip`).
 Frames the decoder skips as damaged show in the decode record and as gaps in
 the stored frame indices.
@@ -35,6 +35,8 @@ ON_UNREADABLE_CONFIG_KEY = "decode.on_unreadable"  # what a user changes, named 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of the subcommand."""
     parser.add_argument("--dataset-root", required=True, metavar="ROOT", help="the dataset; videos in ROOT/videos")
+    parser.add_argument("--dataset-kind", choices=("segmentation", "humor"), default="segmentation",
+                        help="the dataset's layout: which reader gives a sample's transcript (default: segmentation)")
     parser.add_argument(
         "--item", action="append", default=[], metavar="ID", help="a video or sample id; repeat for each (none: empty shard)"
     )
@@ -70,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
     entry = complete_entry(_settings_entry(args.settings), source="--settings")
     extractor = extractor_module(entry["kind"])
     settings = extractor.Settings.from_dict(entry)
-    source = ItemSource(root=args.dataset_root, backend=args.backend)
-    if extractor.INPUT == "video":
+    source = ItemSource(root=args.dataset_root, kind=args.dataset_kind, backend=args.backend)
+    if args.dataset_kind == "segmentation":
         # every file is found before the (slow) model is built, so a wrong id fails at once
         for item_id in args.item:
             source.video_file(item_id)

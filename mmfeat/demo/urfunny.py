@@ -136,6 +136,11 @@ class _Track:
     punchline_span: tuple[float, float]
 
 
+def demo_sample_ids(num_samples: int) -> list[str]:
+    """The ids the demo gives its samples, as the workflow names them (strings), before it is generated."""
+    return [str(sample_id) for sample_id in range(FIRST_ID, FIRST_ID + num_samples)]
+
+
 def generate_demo_urfunny(
     root: str | os.PathLike,
     seed: int = 0,
@@ -157,7 +162,7 @@ def generate_demo_urfunny(
     _check_arguments(num_samples, width, height, fps, cue_flip_fraction)
     root = Path(root)
     (root / VIDEOS_DIR).mkdir(parents=True, exist_ok=True)
-    ids = list(range(FIRST_ID, FIRST_ID + num_samples))
+    ids = [int(sample_id) for sample_id in demo_sample_ids(num_samples)]
     speaker_of = {sample_id: number // SAMPLES_PER_SPEAKER for number, sample_id in enumerate(ids)}
     speakers = [_make_speaker(number, seed) for number in sorted(set(speaker_of.values()))]
     choice_rng = np.random.default_rng([seed, num_samples])

@@ -5,10 +5,14 @@
         extracted = extractor.extract(opened.item, model, settings)
     opened.decode_record, opened.provenance     # final once the block has consumed the item
 
-`source` says where items live (`ItemSource`): a dataset root and how its
-videos are decoded. A file that cannot be read at all raises an
-UnreadableInputError (a UserError naming the file), which the caller turns
-into a failed job or a listed exclusion.
+`source` says where items live (`ItemSource`): a dataset root, its kind and
+how its videos are decoded. Video comes from ROOT/videos/{id}.* of either
+kind of dataset; audio (the clip's track, 16 kHz mono) and text (punchline
+and context) from a humor dataset, whose transcript gives each segment's
+interval. An item that cannot be read at all (no decodable video, no audio
+track, a sample with no transcript) raises an UnreadableInputError (a
+UserError naming the file or sample), which the caller turns into a failed
+job or a listed exclusion.
 """
 
 from __future__ import annotations
@@ -16,13 +20,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from tqdm import tqdm
 
 from mmfeat.errors import UserError
-from mmfeat.features.extractors.items import VideoItem
+from mmfeat.features.extractors.items import AudioItem, TextItem, VideoItem
 from mmfeat.features.video_files import find_video_file
+
+AUDIO_SAMPLE_RATE = 16000  # what speech encoders (wav2vec2) were trained on
+DATASET_KINDS = ("segmentation", "humor")
 
 
 class UnreadableInputError(UserError):
@@ -34,14 +42,41 @@ class ItemSource:
     """Where a dataset's items are read from, and how."""
 
     root: Path
+    kind: str = "segmentation"  # the dataset's kind: which reader knows its samples
     backend: str = "decord"  # the video decoder
+
+    def __post_init__(self) -> None:
+        if self.kind not in DATASET_KINDS:
+            raise UserError(f"unknown dataset kind {self.kind!r}; the known kinds are {list(DATASET_KINDS)}")
 
     @property
     def videos_dir(self) -> Path:
         return Path(self.root) / "videos"
 
     def video_file(self, item_id: str) -> Path:
-        return find_video_file(self.videos_dir, item_id)
+        """ROOT/videos/{id}.*; a humor sample without one is unreadable (a known defect of a release)."""
+        try:
+            return find_video_file(self.videos_dir, item_id)
+        except UserError as error:
+            if self.kind == "humor":
+                raise UnreadableInputError(f"sample {item_id}: {error}") from error
+            raise
+
+    def humor_sample(self, item_id: str):
+        """The sample's transcript (a humor dataset's); UnreadableInputError when it has none."""
+        if self.kind != "humor":
+            raise UserError(f"audio and text extractors read a humor dataset's transcripts; {self.root} is a "
+                            f"{self.kind} dataset")
+        try:
+            return self.humor_dataset.sample(item_id)
+        except UserError as error:
+            raise UnreadableInputError(str(error)) from error
+
+    @cached_property
+    def humor_dataset(self):
+        from mmfeat.datasets.urfunny import URFunnyDataset
+
+        return URFunnyDataset(self.root)
 
 
 @dataclass
@@ -81,6 +116,43 @@ def _open_video(source: ItemSource, item_id: str) -> Iterator[OpenedItem]:
         raise UnreadableInputError(str(error)) from error
 
 
+@contextmanager
+def _open_audio(source: ItemSource, item_id: str) -> Iterator[OpenedItem]:
+    """The clip's audio track at 16 kHz mono, with the punchline's and the context's intervals."""
+    from mmfeat.audio.decode import NoAudioTrackError, decode_audio
+
+    sample = source.humor_sample(item_id)
+    video_file = source.video_file(item_id)
+    try:
+        waveform, sample_rate = decode_audio(video_file, sample_rate=AUDIO_SAMPLE_RATE)
+    except NoAudioTrackError as error:
+        raise UnreadableInputError(str(error)) from error
+    yield OpenedItem(AudioItem(waveform=waveform, sample_rate=sample_rate, segments=_segments(sample)),
+                     provenance={"source": "audio", "sample_rate": sample_rate, "video_file": str(video_file),
+                                 "seconds": len(waveform) / sample_rate})
+
+
+@contextmanager
+def _open_text(source: ItemSource, item_id: str) -> Iterator[OpenedItem]:
+    """The punchline and the context (its sentences joined), with the interval each one covers."""
+    sample = source.humor_sample(item_id)
+    texts = {"punchline": sample.punchline}
+    if sample.context_interval is not None:
+        texts["context"] = " ".join(sample.context)
+    yield OpenedItem(TextItem(texts=texts, intervals=_segments(sample)),
+                     provenance={"source": "text", "transcript": str(source.humor_dataset.language_path)})
+
+
+def _segments(sample) -> dict[str, tuple[float, float]]:
+    """punchline, then context when the sample has one: the rows an audio or text extractor makes."""
+    segments = {"punchline": sample.punchline_interval}
+    if sample.context_interval is not None:
+        segments["context"] = sample.context_interval
+    return segments
+
+
 OPENERS = {
     "video": _open_video,
+    "audio": _open_audio,
+    "text": _open_text,
 }

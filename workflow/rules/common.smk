@@ -1,12 +1,15 @@
 # Helpers for the rules: each returns what its name says, from config and the dataset's files.
 
 import json
+import re
 import sys
 from functools import cache
 from pathlib import Path
 
 from mmfeat.datasets.segmentation import SegmentationDataset
+from mmfeat.datasets.urfunny import URFunnyDataset
 from mmfeat.demo.salads import demo_video_ids
+from mmfeat.demo.urfunny import demo_sample_ids
 from mmfeat.errors import UserError
 from mmfeat.features.extractors import extractor_module
 from mmfeat.features.sharding import videos_in_shard
@@ -55,13 +58,22 @@ def dataset_root(dataset):
     return Path(dataset_config(dataset)["root"])
 
 
+def datasets_of_kind(kind):
+    """A wildcard pattern matching exactly the names of the config's datasets of `kind`."""
+    names = [re.escape(name) for name, cfg in config["datasets"].items() if cfg["kind"] == kind]
+    return "|".join(names) if names else "(?!)"  # (?!) matches nothing: no dataset of that kind
+
+
 @cache  # the config does not change during a run, and planning asks once per job
 def dataset_item_ids(dataset):
     """Every item (video or sample) of the dataset: from the config for a demo, else from its files."""
     cfg = dataset_config(dataset)
+    humor = cfg["kind"] == "humor"
     if "demo" in cfg:
-        return tuple(demo_video_ids(cfg["demo"]["videos"]))
+        return tuple(demo_sample_ids(cfg["demo"]["samples"]) if humor else demo_video_ids(cfg["demo"]["videos"]))
     try:
+        if humor:
+            return tuple(URFunnyDataset(dataset_root(dataset)).sample_ids())
         return tuple(SegmentationDataset(dataset_root(dataset)).video_ids())
     except UserError as error:
         raise ValueError(f"dataset {dataset!r} (datasets.{dataset}.root in the config): {error}") from error
@@ -91,11 +103,25 @@ def extractor_input(extractor):
 
 def shard_input_files(wildcards):
     """The files one shard reads: a rerun of the shard follows a change to any of them."""
+    cfg = dataset_config(wildcards.dataset)
     ids = shard_item_ids(wildcards.dataset, wildcards.shard)
     videos_dir = dataset_root(wildcards.dataset) / "videos"
-    if "demo" in dataset_config(wildcards.dataset):
+    if cfg["kind"] == "humor":
+        return humor_shard_inputs(wildcards.dataset, extractor_input(wildcards.extractor), ids)
+    if "demo" in cfg:
         return [videos_dir / f"{item}.mp4" for item in ids]  # made by the demo rule
     return [find_video_file(videos_dir, item) for item in ids]
+
+
+def humor_shard_inputs(dataset, input_kind, ids):
+    """The transcript, and the clips of the samples that have one (the others are listed as excluded)."""
+    root = dataset_root(dataset)
+    transcript = [root / "language_sdk.pkl"]
+    if input_kind == "text":
+        return transcript
+    if "demo" in dataset_config(dataset):
+        return transcript + [root / "videos"]  # the demo rule's folder of clips
+    return transcript + [path for item in ids if (path := root / "videos" / f"{item}.mp4").is_file()]
 
 
 def extractor_settings(wildcards):

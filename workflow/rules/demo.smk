@@ -1,9 +1,12 @@
-# The embedded demo: a small dataset generated in the real 50Salads / MS-TCN layout,
-# one rule per dataset of the config that has a `demo` section.
+# The embedded demos: small datasets generated in the real layouts (50Salads / MS-TCN for
+# segmentation, UR-FUNNY v2 for humor), one rule per dataset of the config with a `demo` section.
 
 
 def demo_outputs(dataset):
     root = dataset_root(dataset)
+    if dataset_config(dataset)["kind"] == "humor":
+        # which sample has no clip is drawn from the seed, so the clips are one folder
+        return {"labels": humor_release_files(dataset), "videos": directory(root / "videos")}
     return {
         "videos": [root / "videos" / f"{video}.mp4" for video in dataset_item_ids(dataset)],
         "labels": segmentation_label_files(dataset),
@@ -11,16 +14,20 @@ def demo_outputs(dataset):
 
 
 def demo_root_of(wildcards, output):
-    """The demo's root: the folder of its mapping.txt output."""
+    """The demo's root: the folder of its first label file."""
     return str(Path(output.labels[0]).parent)
 
 
-def demo_arguments(dataset):
-    demo = dataset_config(dataset)["demo"]
+def demo_command(dataset):
+    """The generator of the dataset's kind, with the demo's settings."""
+    cfg = dataset_config(dataset)
+    demo = cfg["demo"]
+    size = f"--size {demo['size'][0]} {demo['size'][1]} --fps {demo['fps']} --seed {demo['seed']}"
+    if cfg["kind"] == "humor":
+        return f"make-demo-urfunny {size} --samples {demo['samples']} --cue-flip-fraction {demo['cue_flip_fraction']}"
     return (
-        f"--seed {demo['seed']} --videos {demo['videos']} --frames {demo['frames'][0]} {demo['frames'][1]} "
-        f"--size {demo['size'][0]} {demo['size'][1]} --fps {demo['fps']} "
-        f"--splits {dataset_config(dataset)['splits']} --damaged {demo['damaged']} --unreadable {demo['unreadable']}"
+        f"make-demo-salads {size} --videos {demo['videos']} --frames {demo['frames'][0]} {demo['frames'][1]} "
+        f"--splits {cfg['splits']} --damaged {demo['damaged']} --unreadable {demo['unreadable']}"
     )
 
 
@@ -35,8 +42,8 @@ for demo_dataset in [name for name, cfg in config["datasets"].items() if "demo" 
             f"results/{demo_dataset}/logs/make_demo.log",
         params:
             root=demo_root_of,
-            arguments=demo_arguments(demo_dataset),
+            command=demo_command(demo_dataset),
         conda:
             "../../envs/mmfeat.yaml"
         shell:
-            "python -m mmfeat make-demo-salads --root {params.root} {params.arguments} > {log} 2>&1"
+            "python -m mmfeat {params.command} --root {params.root} > {log} 2>&1"

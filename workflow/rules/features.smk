@@ -13,6 +13,7 @@ rule extract_shard:
         "results/{dataset}/logs/features/{extractor}/shard-{shard}.log",
     params:
         root=dataset_setting("root"),
+        kind=dataset_setting("kind"),
         item_arguments=shard_item_arguments,
         settings=extractor_settings,
         backend=dataset_setting("decode/backend"),
@@ -25,7 +26,8 @@ rule extract_shard:
     wildcard_constraints:
         extractor=f"(?!precomputed/){NAME_PATTERN}",
     shell:
-        "python -m mmfeat extract-features --dataset-root {params.root} {params.item_arguments}"
+        "python -m mmfeat extract-features --dataset-root {params.root} --dataset-kind {params.kind}"
+        " {params.item_arguments}"
         " --output {output} --extractor {wildcards.extractor} --settings {params.settings:q}"
         " --backend {params.backend} --on-unreadable {params.on_unreadable} > {log} 2>&1"
 

@@ -117,6 +117,8 @@ rule segmentation_report:
         settings=segmentation_report_settings,
     conda:
         "../../envs/mmfeat.yaml"
+    wildcard_constraints:
+        dataset=datasets_of_kind("segmentation"),
     shell:
         "python -m mmfeat segmentation-report --name {wildcards.dataset} --dataset-root {params.root}"
         " --features {input.features} --split-dir {params.split_dirs} --settings {params.settings:q}"

@@ -25,6 +25,7 @@ from mmfeat.errors import UserError
 # kind -> module under mmfeat.features.extractors
 EXTRACTOR_MODULES = {
     "i3d": "i3d",
+    "s3d": "s3d",
 }
 
 

@@ -14,26 +14,26 @@ authors published: theirs are two-stream (RGB + optical flow) Inception-I3D
 features, ours the RGB-only ResNet-50 I3D of pytorchvideo, so models trained
 on the one are not comparable with models trained on the other.
 
-Each decoded frame is preprocessed once and kept in a ring buffer as long as a
-clip may still need it, so memory does not grow with the video's length.
+Clips are built by `clips.centred_clips`: each decoded frame is preprocessed
+once and kept only while a clip may still need it, so memory does not grow
+with the video's length.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
+from mmfeat.features.extractors.clips import batched, centred_clips, resized_centre_crop
 from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem
 from mmfeat.features.provenance import file_sha256
 from mmfeat.models.state_dicts import check_state_dict_fits
@@ -152,7 +152,10 @@ def extract_i3d_features(
     the frames they describe.
     """
     device = next(trunk.parameters()).device
-    batches = _batched(_centred_clips(frames, settings, device), settings.batch_size)
+    half = settings.window // 2
+    preprocessed = ((index, preprocess_frame(rgb, settings, device)) for index, rgb in frames)
+    clips = centred_clips(preprocessed, half, half, settings.stride, (3, settings.crop, settings.crop), device)
+    batches = batched(clips, settings.batch_size)
     feature_chunks, index_chunks = [], []
     with torch.inference_mode():
         for clip_batch, stream_indices in batches:
@@ -165,71 +168,10 @@ def extract_i3d_features(
 
 def preprocess_frame(rgb: np.ndarray, settings: Settings, device: torch.device) -> torch.Tensor:
     """HxWx3 uint8 RGB -> (3, crop, crop) float32: short side resized, centre crop, normalised."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"frames must be HxWx3 uint8 RGB, got shape {rgb.shape} and dtype {rgb.dtype}")
-    height, width = rgb.shape[:2]
-    scale = settings.resize_short / min(height, width)
-    resized_size = (max(settings.resize_short, round(height * scale)), max(settings.resize_short, round(width * scale)))
-    image = torch.from_numpy(rgb).to(device).permute(2, 0, 1).float()
-    image = F.interpolate(image[None], size=resized_size, mode="bilinear", align_corners=False, antialias=True)[0]
-    top = (resized_size[0] - settings.crop) // 2
-    left = (resized_size[1] - settings.crop) // 2
-    image = image[:, top : top + settings.crop, left : left + settings.crop] / 255.0
+    image = resized_centre_crop(rgb, settings.resize_short, settings.crop, device)
     mean = torch.tensor(_per_channel(settings.mean, "mean"), device=device).view(3, 1, 1)
     std = torch.tensor(_per_channel(settings.std, "std"), device=device).view(3, 1, 1)
     return ((image - mean) / std).contiguous()
-
-
-def _centred_clips(
-    frames: Iterable[tuple[int, np.ndarray]], settings: Settings, device: torch.device
-) -> Iterator[tuple[torch.Tensor, int]]:
-    """(3, window, crop, crop) clip and stream index for each kept frame, in order.
-
-    The ring buffer holds (position, stream index, frame) for the last
-    `window` decoded frames; a clip is emitted as soon as its right half has
-    arrived, and the last `window // 2` clips once the stream ends.
-    """
-    half = settings.window // 2
-    ring: deque[tuple[int, int, torch.Tensor]] = deque(maxlen=settings.window)
-    padding = torch.zeros(3, settings.crop, settings.crop, device=device)
-    decoded_count = 0
-    for stream_index, rgb in frames:
-        ring.append((decoded_count, int(stream_index), preprocess_frame(rgb, settings, device)))
-        decoded_count += 1
-        centre = decoded_count - 1 - half
-        if centre >= 0 and centre % settings.stride == 0:
-            yield _clip_around(ring, centre, half, padding)
-    for centre in range(max(0, decoded_count - half), decoded_count):
-        if centre % settings.stride == 0:
-            yield _clip_around(ring, centre, half, padding)
-
-
-def _clip_around(
-    ring: deque[tuple[int, int, torch.Tensor]], centre: int, half: int, padding: torch.Tensor
-) -> tuple[torch.Tensor, int]:
-    """The clip of positions centre-half..centre+half, zeros where the ring has no frame."""
-    first_position = ring[0][0]
-    last_position = ring[-1][0]
-    frames = [
-        ring[position - first_position][2] if first_position <= position <= last_position else padding
-        for position in range(centre - half, centre + half + 1)
-    ]
-    return torch.stack(frames, dim=1), ring[centre - first_position][1]
-
-
-def _batched(
-    clips: Iterator[tuple[torch.Tensor, int]], batch_size: int
-) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
-    """Stack clips into batches of up to `batch_size`, with their stream indices."""
-    pending_clips, pending_indices = [], []
-    for clip, stream_index in clips:
-        pending_clips.append(clip)
-        pending_indices.append(stream_index)
-        if len(pending_clips) == batch_size:
-            yield torch.stack(pending_clips), np.array(pending_indices)
-            pending_clips, pending_indices = [], []
-    if pending_clips:
-        yield torch.stack(pending_clips), np.array(pending_indices)
 
 
 def _keep_pooled_trunk(model: nn.Module) -> None:

@@ -24,17 +24,16 @@ the video's length.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
+from mmfeat.features.extractors.clips import batched, centred_clips, resized_centre_crop
 from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem
 from mmfeat.models.s3d import EMBEDDING_DIM, MIXED_5C_DIM, S3D, load_s3d
 
@@ -42,6 +41,9 @@ log = logging.getLogger(__name__)
 
 KIND = "s3d"  # the "kind" that selects this extractor
 INPUT = "video"  # reads a VideoItem
+# Rows describe windows centred on their frame, one per step (a second by default): each
+# label frame takes the nearest row's prediction.
+FILL = "nearest"
 
 
 @dataclass(frozen=True)
@@ -113,10 +115,14 @@ def extract(item: VideoItem, model: S3D, settings: Settings) -> Extracted:
     step = settings.step_frames if settings.step_frames is not None else max(1, round(settings.step_seconds * rate))
     device = next(model.parameters()).device
     frames = item.frames if settings.fps is None else resampled(item.frames, item.fps, settings.fps)
-    clips = _centred_clips(frames, settings, step, device)
+    preprocessed = ((index, preprocess_frame(rgb, settings, device)) for index, rgb in frames)
+    # a window of W frames: W/2 before its centre and W/2 - 1 after (S3D's windows are even)
+    before = settings.window // 2
+    clips = centred_clips(preprocessed, before, settings.window - before - 1, step,
+                          (3, settings.crop, settings.crop), device)
     mixed_chunks, embedding_chunks, index_chunks = [], [], []
     with torch.inference_mode():
-        for clip_batch, stream_indices in _batched(clips, settings.batch_size):
+        for clip_batch, stream_indices in batched(clips, settings.batch_size):
             video_embedding, mixed_5c = model.embed_video(clip_batch)
             mixed_chunks.append(mixed_5c.float().cpu().numpy())
             embedding_chunks.append(video_embedding.float().cpu().numpy())
@@ -164,67 +170,5 @@ def resampled(
 
 def preprocess_frame(rgb: np.ndarray, settings: Settings, device: torch.device) -> torch.Tensor:
     """HxWx3 uint8 RGB -> (3, crop, crop) float32 in [0, 1]: short side resized, centre crop."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"frames must be HxWx3 uint8 RGB, got shape {rgb.shape} and dtype {rgb.dtype}")
-    height, width = rgb.shape[:2]
-    scale = settings.resize_short / min(height, width)
-    resized_size = (max(settings.resize_short, round(height * scale)), max(settings.resize_short, round(width * scale)))
-    image = torch.from_numpy(rgb).to(device).permute(2, 0, 1).float()
-    image = F.interpolate(image[None], size=resized_size, mode="bilinear", align_corners=False, antialias=True)[0]
-    top = (resized_size[0] - settings.crop) // 2
-    left = (resized_size[1] - settings.crop) // 2
-    image = image[:, top : top + settings.crop, left : left + settings.crop] / 255.0
+    image = resized_centre_crop(rgb, settings.resize_short, settings.crop, device)
     return image.clamp(0.0, 1.0).contiguous()  # antialiased resizing can overshoot [0, 255] slightly
-
-
-def _centred_clips(
-    frames: Iterable[tuple[int, np.ndarray]], settings: Settings, step: int, device: torch.device
-) -> Iterator[tuple[torch.Tensor, int]]:
-    """(3, window, crop, crop) clip and centre stream index for resampled positions 0, step, 2 * step, ...
-
-    A clip covers positions centre - window/2 .. centre + window/2 - 1; it is
-    emitted once its last frame has arrived, or when the stream ends. The ring
-    holds (position, stream index, frame) of the last `window` frames.
-    """
-    before = settings.window // 2  # frames before the centre
-    after = settings.window - before - 1  # frames after it
-    ring: deque[tuple[int, int, torch.Tensor]] = deque(maxlen=settings.window)
-    padding = torch.zeros(3, settings.crop, settings.crop, device=device)
-    position_count = 0
-    for stream_index, rgb in frames:
-        ring.append((position_count, int(stream_index), preprocess_frame(rgb, settings, device)))
-        position_count += 1
-        centre = position_count - 1 - after
-        if centre >= 0 and centre % step == 0:
-            yield _clip_around(ring, centre, before, after, padding)
-    for centre in range(max(0, position_count - after), position_count):
-        if centre % step == 0:
-            yield _clip_around(ring, centre, before, after, padding)
-
-
-def _clip_around(
-    ring: deque[tuple[int, int, torch.Tensor]], centre: int, before: int, after: int, padding: torch.Tensor
-) -> tuple[torch.Tensor, int]:
-    """The clip of positions centre-before..centre+after, zeros where the ring has no frame."""
-    first_position = ring[0][0]
-    last_position = ring[-1][0]
-    clip = [
-        ring[position - first_position][2] if first_position <= position <= last_position else padding
-        for position in range(centre - before, centre + after + 1)
-    ]
-    return torch.stack(clip, dim=1), ring[centre - first_position][1]
-
-
-def _batched(
-    clips: Iterator[tuple[torch.Tensor, int]], batch_size: int
-) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
-    """Stack clips into batches of up to `batch_size`, with their centres' stream indices."""
-    pending_clips, pending_indices = [], []
-    for clip, stream_index in clips:
-        pending_clips.append(clip)
-        pending_indices.append(stream_index)
-        if len(pending_clips) == batch_size:
-            yield torch.stack(pending_clips), np.array(pending_indices)
-            pending_clips, pending_indices = [], []
-    if pending_clips:
-        yield torch.stack(pending_clips), np.array(pending_indices)

@@ -1,0 +1,66 @@
+# Humour detection on a humor dataset (UR-FUNNY v2 layout): the modalities' shards pooled into
+# one vector per sample, per-modality classifiers and their fusions over several seeds, report.
+
+
+rule humor_features:
+    input:
+        shards=humor_shards,
+        release=humor_release,
+    output:
+        features=directory("results/{dataset}/humor/features"),
+        skipped="results/{dataset}/humor/skipped.json",
+    log:
+        "results/{dataset}/logs/humor/features.log",
+    params:
+        root=dataset_setting("root"),
+        modalities=humor_modality_shard_arguments,
+        on_problem=dataset_setting("on_problem"),
+    conda:
+        "../../envs/mmfeat.yaml"
+    resources:
+        mem_mb=4000,
+    shell:
+        "python -m mmfeat humor-features --dataset-root {params.root} {params.modalities}"
+        " --on-problem {params.on_problem} --output-dir {output.features} --skipped {output.skipped} > {log} 2>&1"
+
+
+rule humor_experiment:
+    input:
+        features="results/{dataset}/humor/features",
+    output:
+        "results/{dataset}/humor/results.json",
+    log:
+        "results/{dataset}/logs/humor/experiment.log",
+    params:
+        modalities=humor_modality_file_arguments,
+        classifiers=humor_classifier_arguments,
+        settings=humor_report_settings,
+    conda:
+        "../../envs/mmfeat.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    shell:
+        "python -m mmfeat humor-experiment {params.modalities} {params.classifiers} --threads {threads}"
+        " --settings {params.settings:q} --output {output} > {log} 2>&1"
+
+
+rule humor_report:
+    input:
+        results="results/{dataset}/humor/results.json",
+        skipped="results/{dataset}/humor/skipped.json",
+    output:
+        report="results/{dataset}/report.md",
+        figures=directory("results/{dataset}/figures"),
+    log:
+        "results/{dataset}/logs/report.log",
+    params:
+        flags=humor_report_flags,
+    conda:
+        "../../envs/mmfeat.yaml"
+    wildcard_constraints:
+        dataset=datasets_of_kind("humor"),
+    shell:
+        "python -m mmfeat humor-report --name {wildcards.dataset} --results {input.results}"
+        " --skipped {input.skipped} {params.flags} --output {output.report} --figures-dir {output.figures}"
+        " > {log} 2>&1"

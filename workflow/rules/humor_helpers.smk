@@ -1,0 +1,58 @@
+# Helpers of the humour rules (humor.smk): each returns what its name says.
+
+
+HUMOR_RELEASE_FILES = ("data_folds.pkl", "language_sdk.pkl", "humor_label_sdk.pkl")
+
+
+def humor_release_files(dataset):
+    root = dataset_root(dataset)
+    return [root / name for name in HUMOR_RELEASE_FILES]
+
+
+def humor_modalities(dataset):
+    """{modality: extractor name} in the table's order: text, audio, video."""
+    features = dataset_config(dataset)["features"]
+    return {modality: features[modality] for modality in ("text", "audio", "video") if modality in features}
+
+
+def humor_shards(wildcards):
+    return [shard for extractor in humor_modalities(wildcards.dataset).values()
+            for shard in feature_shards(wildcards.dataset, extractor)]
+
+
+def humor_release(wildcards):
+    return humor_release_files(wildcards.dataset)
+
+
+def humor_modality_shard_arguments(wildcards):
+    """`--modality NAME SHARD...` for each modality."""
+    return " ".join(
+        f"--modality {modality} " + " ".join(feature_shards(wildcards.dataset, extractor))
+        for modality, extractor in humor_modalities(wildcards.dataset).items()
+    )
+
+
+def humor_modality_file_arguments(wildcards, input):
+    """`--modality NAME=PATH.npz` for each modality, inside the features folder."""
+    return " ".join(f"--modality {modality}={input.features}/{modality}.npz"
+                    for modality in humor_modalities(wildcards.dataset))
+
+
+def humor_classifier_arguments(wildcards):
+    classifiers = dataset_config(wildcards.dataset)["classifiers"]
+    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in sorted(classifiers.items()))
+
+
+def humor_report_settings(wildcards):
+    """The features and weights each modality used, for the report to state."""
+    return json.dumps({"features": {
+        modality: {"extractor": extractor, **config["extractors"][extractor]}
+        for modality, extractor in humor_modalities(wildcards.dataset).items()
+    }}, sort_keys=True)
+
+
+def humor_report_flags(wildcards):
+    """--reference for the real dataset's published rows, --demo for a generated one."""
+    cfg = dataset_config(wildcards.dataset)
+    flags = [f"--reference {cfg['reference_results']}"] if "reference_results" in cfg else []
+    return " ".join(flags + (["--demo"] if "demo" in cfg else []))
