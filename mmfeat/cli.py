@@ -24,6 +24,8 @@ COMMANDS = {
     "train-asformer": "train_asformer",
     "predict-asformer": "predict_asformer",
     "segmentation-report": "segmentation_report",
+    "humor-experiment": "humor_experiment",
+    "humor-report": "humor_report",
 }
 
 
