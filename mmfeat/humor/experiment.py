@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ExperimentSettings:
+    """What the experiment runs with; all of it is written into the results."""
+
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     mlp: MLPSettings = field(default_factory=MLPSettings)
     degenerate_threshold: float = 0.95  # the share of test predictions in one class that flags a result
