@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -28,7 +29,7 @@ def draw_confusion_matrix(matrix, class_names: tuple[str, str], title: str, path
     axis.set_yticks([0, 1], class_names, fontsize=8)
     axis.set_xlabel("predicted", fontsize=8)
     axis.set_ylabel("truth", fontsize=8)
-    axis.set_title(title, fontsize=9)
+    axis.set_title(textwrap.fill(title, 40), fontsize=8)  # wrapped: long fusion names would be cut off
     figure.tight_layout()
     with replaced_on_success(path) as temporary:
         figure.savefig(temporary, dpi=110, format="png")  # format: the temporary name has no .png suffix
