@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from humor_synthetic import synthetic_modalities
-from mmfeat.humor.classifiers import MLPSettings
-from mmfeat.humor.experiment import ExperimentSettings, best_fusion, run_humor_experiment
+from mmfeat.humor.settings import ExperimentSettings, MLPSettings
+from mmfeat.humor.experiment import best_fusion, run_humor_experiment
 from mmfeat.humor.features import ModalityFeatures
 from mmfeat.humor.fusion import strength_order
 

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from humor_synthetic import synthetic_modalities
-from mmfeat.humor.classifiers import MLPSettings
-from mmfeat.humor.experiment import ExperimentSettings, run_humor_experiment
+from mmfeat.humor.settings import ExperimentSettings, MLPSettings
+from mmfeat.humor.experiment import run_humor_experiment
 from mmfeat.reports.humor_report import write_humor_report
 
 SETTINGS = {"features": {

@@ -16,10 +16,7 @@ import logging
 import time
 
 from mmfeat.errors import UserError
-from mmfeat.humor.classifiers import MLPSettings
-from mmfeat.humor.experiment import ExperimentSettings, run_humor_experiment
-from mmfeat.humor.features import load_modality_features
-from mmfeat.humor.results import write_results
+from mmfeat.humor.settings import ExperimentSettings, MLPSettings
 
 NAME = "humor-experiment"
 HELP = "Train per-modality humour classifiers and their fusions over several seeds; write results JSON."
@@ -44,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # heavy imports here, so that `mmfeat --help` does not load torch
+    from mmfeat.humor.experiment import run_humor_experiment
+    from mmfeat.humor.features import load_modality_features
+    from mmfeat.humor.results import write_results
+
     modality_paths = parse_modalities(args.modality)
     try:
         report_settings = json.loads(args.settings)

@@ -15,8 +15,7 @@ import json
 from pathlib import Path
 
 from mmfeat.errors import UserError
-from mmfeat.humor.results import load_results
-from mmfeat.reports.humor_report import REFERENCES, write_humor_report
+from mmfeat.reports.references import HUMOR_REFERENCES
 
 NAME = "humor-report"
 HELP = "Write the Markdown report (tables, confusion matrices) of a humour-detection run."
@@ -27,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="report.md to write")
     parser.add_argument("--figures-dir", required=True, help="folder for the confusion-matrix PNGs")
     parser.add_argument("--name", default="ur-funny", help="the dataset's name, for the title")
-    parser.add_argument("--reference", choices=REFERENCES,
+    parser.add_argument("--reference", choices=HUMOR_REFERENCES,
                         help="add the study's and published results on the real dataset")
     parser.add_argument("--skipped", help="JSON file {sample id: reason} of samples left out upstream")
     parser.add_argument("--demo", action="store_true",
@@ -35,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # heavy imports here, so that `mmfeat --help` does not load matplotlib
+    from mmfeat.humor.results import load_results
+    from mmfeat.reports.humor_report import write_humor_report
+
     results = load_results(args.results)
     skipped = read_skipped(args.skipped) if args.skipped else {}
     write_humor_report(results, Path(args.output), Path(args.figures_dir), name=args.name,

@@ -20,21 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmfeat.humor.settings import MLPSettings
+
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # penalty on the mean loss; 1e-4 is nearly none, 1.0 is strong
 PROBABILITY_EPSILON = 1e-6  # clip before taking log-odds, so a certain 0 or 1 stays finite
-
-
-@dataclass
-class MLPSettings:
-    """One hidden layer; defaults chosen so that 16,000 x 2,048 features train in about a minute on 2 cores."""
-
-    hidden_size: int = 128  # small: the features are already a pooled encoder output
-    dropout: float = 0.3
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 512  # large batches: full-batch below 512 samples, ~30 steps an epoch on UR-FUNNY
-    max_epochs: int = 100
-    patience: int = 10  # epochs without a lower dev loss before stopping
 
 
 @dataclass

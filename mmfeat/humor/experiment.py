@@ -18,13 +18,13 @@ import itertools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from mmfeat.humor.classifiers import MLPSettings, select_logistic_regression, train_mlp
+from mmfeat.humor.classifiers import select_logistic_regression, train_mlp
 from mmfeat.humor.features import FOLDS, ModalityFeatures, align_modalities
 from mmfeat.humor.fusion import (
     early_fusion_features,
@@ -38,20 +38,10 @@ from mmfeat.humor.fusion import (
 )
 from mmfeat.humor.metrics import METRIC_NAMES, binary_metrics, confusion_matrix, majority_class_fraction, summarise
 from mmfeat.humor.results import RESULTS_FORMAT
+from mmfeat.humor.settings import ExperimentSettings
 
 FUSION_GROUPS = ("mean", "vote", "stacking", "early")  # candidates for the best fusion, chosen on dev
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ExperimentSettings:
-    """What the experiment runs with; all of it is written into the results."""
-
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    mlp: MLPSettings = field(default_factory=MLPSettings)
-    degenerate_threshold: float = 0.95  # the share of test predictions in one class that flags a result
-    stacking_folds: int = 5  # folds of dev for stacking's out-of-fold dev accuracy
-    threads: int = 1  # torch CPU threads; on small tensors and shared cores more threads mostly wait on each other
 
 
 def run_humor_experiment(modalities: dict[str, ModalityFeatures], settings: ExperimentSettings,

@@ -24,9 +24,8 @@ from pathlib import Path
 
 from mmfeat.atomic import write_text_atomically
 from mmfeat.reports.confusion_matrix import draw_confusion_matrix
-from mmfeat.reports.references import URFUNNY_PUBLISHED_ACCURACY, URFUNNY_STUDY_SINGLE_MODALITY
+from mmfeat.reports.references import HUMOR_REFERENCES, URFUNNY_PUBLISHED_ACCURACY, URFUNNY_STUDY_SINGLE_MODALITY
 
-REFERENCES = ("urfunny",)
 METRIC_COLUMNS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"))
 CLASS_NAMES = ("not humour", "humour")
 GROUP_TITLES = {"majority": "majority class of train", "logistic": "logistic regression", "mlp": "MLP",
@@ -38,8 +37,8 @@ def write_humor_report(results: dict, report_path: Path, figures_dir: Path, name
                        reference: str | None = None, skipped: dict[str, str] | None = None,
                        demo: bool = False) -> list[Path]:
     """Write report.md and its confusion-matrix PNGs (in `figures_dir`); return the PNGs' paths."""
-    if reference is not None and reference not in REFERENCES:
-        raise ValueError(f"unknown reference {reference!r}; known: {', '.join(REFERENCES)}")
+    if reference is not None and reference not in HUMOR_REFERENCES:
+        raise ValueError(f"unknown reference {reference!r}; known: {', '.join(HUMOR_REFERENCES)}")
     figures_dir.mkdir(parents=True, exist_ok=True)
     figures = _draw_confusion_matrices(results, figures_dir)
     rows = results["rows"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+HUMOR_REFERENCES = ("urfunny",)  # humour datasets with published numbers below
+
 # Acc, Edit, F1@{10,25,50} in percent on 50Salads, 5-fold cross-validation, in the order of
 # mmfeat.metrics.segmentation.METRIC_NAMES; None where the publication gives no number.
 REFERENCE_RESULTS = {
