@@ -1,109 +1,105 @@
-"""The per-modality .npz file: round trip, the loader's errors, and aligning modalities."""
+"""`mmfeat humor-features`: stored rows pooled into one vector per sample and modality, and samples left out by reason."""
 
 from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mmfeat.errors import UserError
-from mmfeat.humor.features import align_modalities, load_modality_features, write_modality_features
+from mmfeat.cli import main as mmfeat_main
+from mmfeat.features.extractors.items import TIME_INTERVAL
+from mmfeat.features.store import FeatureStore, ShardWriter
+from mmfeat.humor.features import load_modality_features
+from mmfeat.humor.pooling import punchline_vector, segment_vector
 
-IDS = ["a", "b", "c", "d", "e", "f"]
-LABELS = [1, 0, 1, 0, 1, 0]
-FOLDS = ["train", "train", "dev", "dev", "test", "test"]
-
-
-def valid_arrays(**changes):
-    arrays = {"ids": np.array(IDS), "features": np.arange(12, dtype=np.float32).reshape(6, 2),
-              "labels": np.array(LABELS, dtype=np.int64), "folds": np.array(FOLDS)}
-    arrays.update(changes)
-    return arrays
+# sample id -> (label, fold, punchline interval, has context)
+SAMPLES = {"1": (1, "train", (1.0, 2.0), True), "2": (0, "train", (0.5, 1.0), False),
+           "3": (1, "dev", (2.0, 2.1), True), "4": (0, "test", (1.0, 1.5), True), "5": (1, "test", (0.2, 0.9), True)}
+FPS = 10.0
 
 
-def test_round_trip_leaves_no_temporary_file(tmp_path):
-    path = tmp_path / "text.npz"
-    write_modality_features(path, IDS, np.ones((6, 3)), LABELS, FOLDS)
-    loaded = load_modality_features(path)
-    assert loaded.ids.tolist() == IDS and loaded.labels.tolist() == LABELS and loaded.folds.tolist() == FOLDS
-    assert loaded.features.dtype == np.float32 and loaded.dimension == 3 and loaded.path == str(path)
-    assert [entry.name for entry in tmp_path.iterdir()] == ["text.npz"]
+def write_release(root: Path) -> None:
+    """UR-FUNNY v2 pickles (protocol 2) for SAMPLES; sample 5 has no label."""
+    root.mkdir(parents=True)
+    language = {}
+    for sample_id, (_, _, (start, end), has_context) in SAMPLES.items():
+        language[int(sample_id)] = {
+            "punchline_sentence": "a duck stole it", "punchline_intervals": [[start, (start + end) / 2], [(start + end) / 2, end]],
+            "context_sentences": ["we met"] if has_context else [],
+            "context_intervals": [[[0.0, 0.2], [0.2, 0.4]]] if has_context else [],
+            "punchline_embedding_indexes": [0, 1], "context_embedding_indexes": [[0, 1]] if has_context else [],
+        }
+    folds = {fold: [int(i) for i, (_, f, _, _) in SAMPLES.items() if f == fold] for fold in ("train", "dev", "test")}
+    labels = {int(i): label for i, (label, _, _, _) in SAMPLES.items() if i != "5"}
+    for name, content in (("data_folds.pkl", folds), ("language_sdk.pkl", language), ("humor_label_sdk.pkl", labels)):
+        (root / name).write_bytes(pickle.dumps(content, protocol=2))
+    (root / "videos").mkdir()
+    for sample_id in SAMPLES:  # the reader checks that each clip exists; the shards below stand for their features
+        (root / "videos" / f"{sample_id}.mp4").write_bytes(b"")
 
 
-def test_writer_refuses_invalid_arrays_and_writes_nothing(tmp_path):
-    with pytest.raises(UserError, match="labels must be 0"):
-        write_modality_features(tmp_path / "text.npz", IDS, np.ones((6, 3)), [2, 0, 1, 0, 1, 0], FOLDS)
-    assert not any(tmp_path.iterdir())
+def write_segment_shard(path: Path, rows_of: dict[str, np.ndarray], excluded: dict[str, str]) -> None:
+    with ShardWriter(path, "text-x", {"kind": "roberta"}, dtype="float32") as shard:
+        for sample_id, rows in rows_of.items():
+            names = ["punchline", "context"][: len(rows)]
+            shard.add_video(sample_id, rows, np.tile([0.0, 1.0], (len(rows), 1)), {"source": "text"},
+                            position_kind=TIME_INTERVAL, row_names=names)
+        for sample_id, reason in excluded.items():
+            shard.exclude_video(sample_id, reason)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"labels": np.array([1, 0, 1, 0, 1, 5])}, "labels must be 0 .* found \\[5\\]"),
-    ({"folds": np.array(["train", "train", "dev", "dev", "test", "val"])}, "folds must be one of .* \\['val'\\]"),
-    ({"ids": np.array(["a", "a", "c", "d", "e", "f"])}, "1 id\\(s\\) occur more than once, e.g. 'a'"),
-    ({"features": np.ones(6, dtype=np.float32)}, "features must be 2-D"),
-    ({"features": np.ones((5, 2), dtype=np.float32)}, "arrays differ in length"),
-    ({"features": np.array([[0, 1]] * 5 + [[np.nan, 0]], dtype=np.float32)}, "1 sample\\(s\\) have NaN .* 'f'"),
-    ({"labels": np.array([1.0, 0, 1, 0, 1, 0])}, "labels must be a 1-D integer array"),
-    ({"ids": np.arange(6)}, "ids must be a 1-D str array"),
-])
-def test_loader_names_the_file_and_the_problem(tmp_path, changes, message):
-    path = tmp_path / "audio.npz"
-    np.savez(path, **valid_arrays(**changes))
-    with pytest.raises(UserError, match=f"^{path}: {message}"):
-        load_modality_features(path)
+def write_video_shard(path: Path, sample_ids: list[str]) -> None:
+    """One row per frame 0..29 at 10 fps, whose value is the frame's time in seconds."""
+    with ShardWriter(path, "i3d-x", {"kind": "i3d"}, dtype="float32") as shard:
+        for sample_id in sample_ids:
+            frames = np.arange(0, 30)
+            shard.add_video(sample_id, np.repeat((frames / FPS)[:, None], 2, axis=1), frames,
+                            {"source": "video", "fps": FPS})
 
 
-def test_loader_reports_missing_arrays(tmp_path):
-    path = tmp_path / "video.npz"
-    arrays = valid_arrays()
-    del arrays["folds"]
-    np.savez(path, **arrays)
-    with pytest.raises(UserError, match=f"{path}: missing array\\(s\\) folds"):
-        load_modality_features(path)
+@pytest.fixture
+def release(tmp_path) -> Path:
+    root = tmp_path / "urfunny"
+    write_release(root)
+    rows = {sample_id: np.full((2 if SAMPLES[sample_id][3] else 1, 3), float(sample_id)) for sample_id in SAMPLES}
+    rows["1"][1] = -1.0  # sample 1's context row differs from its punchline row
+    del rows["3"]
+    write_segment_shard(tmp_path / "text" / "shard-0.h5", rows, excluded={"3": "sample 3: empty transcript"})
+    write_video_shard(tmp_path / "video" / "shard-0.h5", list(SAMPLES))
+    return root
 
 
-def test_loader_refuses_pickled_ids(tmp_path):
-    path = tmp_path / "text.npz"
-    np.savez(path, **valid_arrays(ids=np.array(IDS, dtype=object)))
-    with pytest.raises(UserError, match=f"{path}: cannot be read without pickle.*dtype=str"):
-        load_modality_features(path)
+def test_segment_rows_are_the_punchline_then_the_context_zeros_without_one(release):
+    store = FeatureStore(release.parent / "text")
+    np.testing.assert_array_equal(segment_vector(store, "1"), [1, 1, 1, -1, -1, -1])
+    np.testing.assert_array_equal(segment_vector(store, "2"), [2, 2, 2, 0, 0, 0])
 
 
-def test_loader_reports_a_missing_or_damaged_file(tmp_path):
-    with pytest.raises(UserError, match="no such feature file"):
-        load_modality_features(tmp_path / "absent.npz")
-    damaged = tmp_path / "damaged.npz"
-    damaged.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(UserError, match=f"{damaged}: not a readable .npz file"):
-        load_modality_features(damaged)
+def test_video_rows_are_averaged_over_the_punchline_or_the_nearest_taken(release):
+    store = FeatureStore(release.parent / "video")
+    np.testing.assert_allclose(punchline_vector(store, "1", (1.0, 2.0)), [1.5, 1.5])  # frames 10..20
+    np.testing.assert_allclose(punchline_vector(store, "1", (2.02, 2.08)), [2.0, 2.0])  # no frame inside: nearest
+    with pytest.raises(Exception, match="rows are not named segments"):
+        segment_vector(store, "1")
 
 
-def write(tmp_path, name, rows, labels=LABELS, folds=FOLDS):
-    path = tmp_path / f"{name}.npz"
-    write_modality_features(path, [IDS[i] for i in rows], np.full((len(rows), 2), float(len(name))),
-                            [labels[i] for i in rows], [folds[i] for i in rows])
-    return load_modality_features(path)
+def test_command_writes_one_file_per_modality_and_lists_every_sample_left_out(release, tmp_path):
+    output_dir, skipped_path = tmp_path / "humor", tmp_path / "skipped.json"
+    arguments = ["humor-features", "--dataset-root", str(release), "--on-problem", "skip",
+                 "--modality", "text", str(tmp_path / "text" / "shard-0.h5"),
+                 "--modality", "video", str(tmp_path / "video" / "shard-0.h5"),
+                 "--output-dir", str(output_dir), "--skipped", str(skipped_path)]
+    assert mmfeat_main(arguments) == 0
+    text, video = load_modality_features(output_dir / "text.npz"), load_modality_features(output_dir / "video.npz")
+    assert text.ids.tolist() == video.ids.tolist() == ["1", "2", "4"]  # the same samples in every modality
+    assert text.labels.tolist() == [1, 0, 0] and text.folds.tolist() == ["train", "train", "test"]
+    assert text.dimension == 6 and video.dimension == 2
+    skipped = json.loads(skipped_path.read_text())
+    assert set(skipped) == {"3", "5"}
+    assert "text: sample 3: empty transcript" in skipped["3"] and "label" in skipped["5"]
 
-
-def test_align_keeps_shared_samples_in_id_order_and_says_why_others_left(tmp_path):
-    text = write(tmp_path, "text", [5, 4, 3, 2, 1, 0])
-    audio = write(tmp_path, "audio", [0, 2, 3, 4, 5])
-    video = write(tmp_path, "video", [0, 2, 4, 5, 3])
-    aligned, skipped = align_modalities({"text": text, "audio": audio, "video": video})
-    assert list(aligned) == ["text", "audio", "video"]
-    for modality in aligned.values():
-        assert modality.ids.tolist() == ["a", "c", "d", "e", "f"]
-        assert modality.labels.tolist() == [1, 1, 0, 1, 0]
-    assert skipped == {"b": "no audio or video features"}
-
-
-def test_align_refuses_disagreeing_labels(tmp_path):
-    text = write(tmp_path, "text", range(6))
-    audio = write(tmp_path, "audio", range(6), labels=[1, 0, 1, 0, 1, 1])
-    with pytest.raises(UserError, match="audio.npz and .*text.npz disagree on the labels of 1 shared sample"):
-        align_modalities({"text": text, "audio": audio})
-
-
-def test_align_needs_every_fold(tmp_path):
-    text = write(tmp_path, "text", [0, 1, 4, 5])
-    with pytest.raises(UserError, match="no dev sample"):
-        align_modalities({"text": text})
+    arguments[arguments.index("--on-problem") + 1] = "fail"
+    assert mmfeat_main(arguments) == 2  # sample 5's missing label fails the job, naming the file

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     fold_of = {sample_id: fold for fold, ids in dataset.folds().items() for sample_id in ids}
     kept = [sample_id for sample_id in dataset.sample_ids() if sample_id not in skipped]
     if not kept:
-        raise UserError(f"{dataset.root}: every sample was left out; see the reasons in {args.skipped}")
+        first = next(iter(sorted(skipped.items())))
+        raise UserError(f"{dataset.root}: every sample was left out, e.g. {first[0]}: {'; '.join(first[1])}")
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     for modality, store in stores.items():
