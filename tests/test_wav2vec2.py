@@ -260,3 +260,23 @@ def test_settings_round_trip_and_relations_the_schema_cannot_check():
         settings_with(random_config={**RANDOM_CONFIG, "num_attention_heads": 3})
     with pytest.raises(UserError, match="one entry per conv layer"):
         settings_with(random_config={**RANDOM_CONFIG, "conv_stride": [5, 2]})
+
+
+def test_the_last_layer_of_a_stable_layer_norm_release_is_the_normed_output(tmp_path, waveform):
+    # large-lv60 style: the encoder's final LayerNorm is applied after the last layer, and only
+    # last_hidden_state carries it; layer -1 must be the model's output, not hidden_states[-1]
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    config = Wav2Vec2Config(**RANDOM_CONFIG, do_stable_layer_norm=True, feat_extract_norm="layer")
+    torch.manual_seed(0)
+    Wav2Vec2Model(config).save_pretrained(tmp_path)
+    Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(tmp_path)
+    settings = settings_with(weights=str(tmp_path))
+    encoder, _ = wav2vec2.build(settings)
+    row = wav2vec2.extract(AudioItem(waveform, RATE, {"punchline": (0.5, 0.9)}), encoder, settings).features[0]
+    inputs = Wav2Vec2FeatureExtractor(do_normalize=True)(waveform, sampling_rate=RATE, return_tensors="pt")
+    with torch.inference_mode():
+        output = encoder.model(inputs["input_values"], output_hidden_states=True)
+    frames = frames_with_centre_in(8000, 14400, 49)
+    np.testing.assert_allclose(row, output.last_hidden_state[0].numpy()[frames].mean(axis=0), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(row, output.hidden_states[-1][0].numpy()[frames].mean(axis=0), atol=1e-3)

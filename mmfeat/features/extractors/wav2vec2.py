@@ -12,12 +12,15 @@ facebook/wav2vec2-base, downloaded beforehand, preprocessor_config.json
 included); null gives a small seeded random model, not a pretrained one, for
 tests and demos. The clip is normalised as the release's feature extractor
 does (zero mean and unit variance over the whole input when its
-preprocessor_config.json says do_normalize) and encoded once; each segment's
+preprocessor_config.json says do_normalize: the file decides, and
+facebook/wav2vec2-base's says true, although fairseq pretrained that model on
+unnormalised audio; set it to false in the copy to feed raw samples, which
+changes the weights' identity) and encoded once; each segment's
 row pools the chosen layer's frames whose receptive-field centre lies inside
 the segment. A clip longer than `max_seconds` is not encoded whole: each
 segment is then normalised and encoded on its own, so its frames do not see
 the audio around it, and a segment longer than `max_seconds` keeps its last
-`max_seconds` (the part nearest the punchline's end, where laughter follows).
+`max_seconds` (for the context, the part leading into the punchline).
 
 Segment handling, all of it visible in the row's sample range (positions):
   - times are rounded to samples and clipped to the clip;
@@ -25,8 +28,9 @@ Segment handling, all of it visible in the row's sample range (positions):
     for the base conv stack) is widened symmetrically to it, shifted to stay
     inside the clip; a clip shorter than that is zero-padded after normalising,
     as the release pads a batch;
-  - a segment with no frame centre inside (possible only in the clip's last
-    receptive field) takes the one frame whose centre is nearest its middle;
+  - a segment with no frame centre inside (possible only at the clip's end,
+    after the last frame's centre) takes the frame whose centre is nearest
+    its middle;
   - a segment with no audio inside the clip raises ValueError naming the
     segment and its times (the item carries no id: the caller adds it).
 Rows come in the item's segment order: an absent segment (a sample without
