@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 # Packages whose versions can change a feature's values.
-FEATURE_PACKAGES = ["mmfeat", "torch", "torchvision", "pytorchvideo", "numpy", "h5py"]
+FEATURE_PACKAGES = ["mmfeat", "torch", "torchvision", "pytorchvideo", "transformers", "tokenizers", "numpy", "h5py"]
 
 # The distribution behind each decoder backend, as pip names it.
 DECODER_DISTRIBUTIONS = {"decord": "decord", "opencv": "opencv-python-headless", "pyav": "av"}
