@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             try:
                 with open_item(extractor.INPUT, source, item_id) as opened:
-                    extracted = extractor.extract(opened.item, model, settings)
+                    extracted = _extract_item(extractor, opened.item, model, settings, item_id)
             except UnreadableInputError as error:
                 if args.on_unreadable == "fail":
                     raise UserError(f"{error} (set {ON_UNREADABLE_CONFIG_KEY}: skip in the dataset's config, "
@@ -106,6 +106,18 @@ def run(args: argparse.Namespace) -> int:
             log.info("%s: %d rows of %d features%s, %.1f s", item_id, *extracted.features.shape,
                      _decode_summary(opened.decode_record), time.perf_counter() - started)
     return 0
+
+
+def _extract_item(extractor, item, model, settings, item_id: str):
+    """The extractor's rows for one item; a segment it cannot describe makes the item unreadable."""
+    from mmfeat.features.inputs import UnreadableInputError
+
+    if extractor.INPUT == "video":
+        return extractor.extract(item, model, settings)
+    try:
+        return extractor.extract(item, model, settings)
+    except ValueError as error:  # audio and text extractors: an empty text, a segment outside the clip
+        raise UnreadableInputError(f"sample {item_id}: {error}") from error
 
 
 def _settings_entry(settings_json: str) -> dict:

@@ -15,7 +15,8 @@ Each clip is a speaker (own voice, pitch, rate and background colour) saying
 so that every word's interval is known. The label is planted in each modality:
 
 - text: a humorous punchline uses joke words (a duck stole my pants), a plain one office words;
-- audio: a humorous punchline is followed by laughter, bursts of voiced noise ("ha-ha-ha");
+- audio: a humorous punchline is chuckled through and followed by laughter, bursts of
+  voiced noise ("ha-ha-ha");
 - vision: from a humorous punchline's start to shortly after its end, the face flushes and bobs.
 
 The cues are kept apart: a clip lasts as long with or without laughter, the
@@ -92,6 +93,7 @@ LEAD_IN_S = 0.2  # silence before the first word
 WORD_GAP_S = (0.04, 0.09)  # pause between words, drawn per gap
 SENTENCE_GAP_S = 0.3
 LAUGHTER_DELAY_S = 0.15  # after the punchline's last word
+CHUCKLE_GAIN = 0.6  # laughter mixed under a humorous punchline's words, relative to the burst after it
 TAIL_S = 0.25  # after the laughter, or the room noise that takes its place: the clip's length says nothing
 VISUAL_CUE_AFTER_S = 0.6  # the face keeps flushing and bobbing this long after the punchline
 BACKGROUND_NOISE_STD = 0.002  # room noise: a real track is never digital silence
@@ -320,6 +322,14 @@ def _assemble_track(rng, plan: _SamplePlan, spoken: Iterator[np.ndarray], laught
     pieces.append(laugh if laughter else np.zeros_like(laugh))
     pieces.append(np.zeros(round(TAIL_S * rate), dtype=np.float32))
     waveform = np.concatenate(pieces)
+    # The speaker already chuckles through a humorous punchline: audio features are pooled
+    # over the punchline's words (the laughter after it is outside every segment), so the
+    # audio cue has to sound inside them too.
+    chuckle = _laughter(rng, rate)  # drawn either way, so the streams after it do not follow the label
+    if laughter:
+        first = round(punchline_span[0] * rate)
+        length = min(chuckle.size, round((punchline_span[1] - punchline_span[0]) * rate))
+        waveform[first : first + length] += CHUCKLE_GAIN * chuckle[:length]
     waveform += rng.normal(0.0, BACKGROUND_NOISE_STD, size=waveform.size).astype(np.float32)
     return _Track(waveform.astype(np.float32), punchline_words, context_words, punchline_span)
 

@@ -46,9 +46,17 @@ def humor_classifier_arguments(wildcards):
 def humor_report_settings(wildcards):
     """The features and weights each modality used, for the report to state."""
     return json.dumps({"features": {
-        modality: {"extractor": extractor, **config["extractors"][extractor]}
+        modality: {**config["extractors"][extractor], "extractor": extractor,
+                   "weights": extractor_weights(config["extractors"][extractor])}
         for modality, extractor in humor_modalities(wildcards.dataset).items()
     }}, sort_keys=True)
+
+
+def extractor_weights(entry):
+    """The configured weights, or the seeded random initialisation that stands in for them."""
+    if entry.get("weights") is None:
+        return {"kind": "random", "seed": entry.get("seed", 0)}
+    return entry["weights"]
 
 
 def humor_report_flags(wildcards):

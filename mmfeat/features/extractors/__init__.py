@@ -26,6 +26,8 @@ from mmfeat.errors import UserError
 EXTRACTOR_MODULES = {
     "i3d": "i3d",
     "s3d": "s3d",
+    "wav2vec2": "wav2vec2",
+    "roberta": "roberta",
 }
 
 
