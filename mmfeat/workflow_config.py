@@ -112,7 +112,7 @@ def _cross_reference_problems(config: dict) -> list[str]:
             continue
         if dataset["model"] not in config["models"]:
             problems.append(f"{where}.model: no model named {dataset['model']!r} under `models` "
-                            f"(known: {', '.join(sorted(config['models']))})")
+                            f"(known: {', '.join(sorted(config['models'])) or 'none'})")
         problems += _feature_problems(config, where, dataset)
         low, high = dataset.get("demo", {}).get("frames", [1, 1])
         if low > high:

@@ -1,0 +1,79 @@
+"""A real Snakemake run of the humour workflow on the tiny UR-FUNNY demo, to its report.
+
+The demo's clips are real H.264 with real synthetic speech (AAC); one has no audio
+track and one id has no video, so both exclusion paths run; text is encoded by the
+real all-MiniLM-L6-v2 that a pip package ships.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmfeat.features.store import FeatureStore
+from mmfeat.humor.features import load_modality_features
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_HUMOR = REPO / "tests" / "configs" / "tiny-humor.yaml"
+TARGET = "results/tiny-funny/report.md"
+
+
+@pytest.fixture(scope="module")
+def humor_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny-humor")
+    config = workdir / "tiny-humor.yaml"
+    shutil.copy(TINY_HUMOR, config)
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+                             "--directory", str(workdir), "--configfile", str(config), "--cores", "2", TARGET],
+                            capture_output=True, text=True, timeout=1200)
+    if result.returncode != 0:
+        logs = "\n".join(f"--- {path}\n{path.read_text()[-3000:]}" for path in workdir.glob("results/*/logs/**/*.log"))
+        pytest.fail(f"snakemake failed:\n{result.stderr[-5000:]}\n{logs}")
+    return workdir
+
+
+def test_the_report_has_the_study_tables_the_baseline_and_the_demo_notice(humor_run):
+    report = (humor_run / TARGET).read_text()
+    for heading in ("## Single modality", "## Late fusion: mean of probabilities", "## Late fusion: majority vote"):
+        assert heading in report
+    for modality in ("text", "audio", "video"):
+        assert re.search(rf"^\| {modality} \| MLP \| [\d.]+ ± [\d.]+ \|", report, re.MULTILINE), modality
+    assert re.search(r"^\| text \+ audio \+ video \| [\d.]+ ± [\d.]+ \|", report, re.MULTILINE)
+    assert "majority class of train" in report and "**Demo.**" in report
+    assert "random" in report  # the random wav2vec2 and I3D are named as such
+    assert list((humor_run / "results/tiny-funny/figures").glob("*.png"))
+
+
+def test_the_clip_without_audio_and_the_id_without_video_are_excluded_and_listed(humor_run):
+    summary_log = (humor_run / "results/tiny-funny/logs/make_demo.log").read_text()
+    summary = json.loads(summary_log[summary_log.index("{"): summary_log.rindex("}") + 1])
+    no_audio, no_video = str(summary["no_audio"]), str(summary["no_video"])
+    audio = FeatureStore(humor_run / "results/tiny-funny/features/wav2vec2-tiny")
+    assert no_audio in audio.excluded() and "audio" in audio.excluded()[no_audio]
+    assert no_video in FeatureStore(humor_run / "results/tiny-funny/features/i3d-tiny").excluded()
+    skipped = json.loads((humor_run / "results/tiny-funny/humor/skipped.json").read_text())
+    assert {no_audio, no_video} <= set(skipped)
+    report = (humor_run / TARGET).read_text()
+    assert re.search(rf"^\| {no_audio} \| .*audio", report, re.MULTILINE)
+    assert re.search(rf"^\| {no_video} \| ", report, re.MULTILINE)
+
+
+def test_every_modality_has_one_vector_per_kept_sample_with_positions_of_its_kind(humor_run):
+    features_dir = humor_run / "results/tiny-funny/humor/features"
+    files = {modality: load_modality_features(features_dir / f"{modality}.npz") for modality in ("text", "audio", "video")}
+    assert files["text"].ids.tolist() == files["audio"].ids.tolist() == files["video"].ids.tolist()
+    assert files["text"].dimension == 2 * 384  # MiniLM: punchline and context rows
+    text = FeatureStore(humor_run / "results/tiny-funny/features/minilm-tiny")
+    sample = text.videos()[0]
+    assert text.position_kind(sample) == "time_interval"
+    assert text.provenance(sample)["row_names"][0] == "punchline"
+    audio = FeatureStore(humor_run / "results/tiny-funny/features/wav2vec2-tiny")
+    assert audio.position_kind(audio.videos()[0]) == "sample_range"
