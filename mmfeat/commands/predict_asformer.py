@@ -5,9 +5,11 @@
         --alignment-report alignment.json
 
 Predictions are made on every sample_rate-th aligned frame, then repeated back
-to the ground truth's full frame rate. Test videos the feature store lists as
-excluded get no prediction file; the evaluated bundle lists the videos that do,
-and the alignment report names the ones left out and why.
+to the ground truth's full frame rate, on the device named by the model's
+`training.device` setting (kept in the checkpoint; --device overrides it).
+Test videos the feature store lists as excluded get no prediction file; the
+evaluated bundle lists the videos that do, and the alignment report names the
+ones left out and why.
 """
 
 from __future__ import annotations
@@ -15,15 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 from mmfeat.align import POLICIES, fill_to_label_rate
-from mmfeat.atomic import write_text_atomically
+from mmfeat.atomic import directory_replaced_on_success, write_text_atomically
 from mmfeat.datasets.mstcn_files import write_prediction_file
 from mmfeat.datasets.segmentation import SegmentationDataset
+from mmfeat.devices import resolve_device
 from mmfeat.features.store import FeatureStore
 from mmfeat.training.asformer_training import load_checkpoint, predict_asformer
 from mmfeat.training.segmentation_data import alignment_summary, load_sequences, standardize
@@ -43,11 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predictions", required=True, help="folder to write one prediction file per video into")
     parser.add_argument("--evaluated-bundle", required=True, help="bundle file listing the videos predicted")
     parser.add_argument("--alignment-report", required=True, help="JSON: per-video lengths, mismatches, left out")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
+                        help="defaults to the model's training.device setting, kept in the checkpoint")
 
 
 def run(args: argparse.Namespace) -> int:
-    model, extra = load_checkpoint(args.checkpoint, device=args.device)
+    model, extra = load_checkpoint(args.checkpoint, device="cpu")
+    # the model's training.device setting; "auto" for checkpoints that predate it
+    device = resolve_device(args.device or extra.get("training", {}).get("device", "auto"))
+    model.to(device)
     policy = args.alignment or extra["alignment"]
     dataset = SegmentationDataset(args.dataset_root)
     store = FeatureStore(args.features)
@@ -59,21 +62,16 @@ def run(args: argparse.Namespace) -> int:
     if class_names != dataset.class_names:
         log.warning("the checkpoint's classes differ from %s; predicting with the checkpoint's", dataset.mapping_path)
 
-    predictions_dir = Path(args.predictions)
-    staging = Path(tempfile.mkdtemp(prefix=f".{predictions_dir.name}.", dir=predictions_dir.parent))
-    try:
+    with directory_replaced_on_success(args.predictions) as staging:  # a complete folder or none
         for sequence in sequences:
             predicted_rows = predict_asformer(model, sequence.features)
             per_frame = fill_to_label_rate(predicted_rows, sequence.label_indices, sequence.alignment.label_frames)
             write_prediction_file(staging / sequence.video_id, [class_names[index] for index in per_frame])
-        if predictions_dir.exists():
-            shutil.rmtree(predictions_dir)
-        os.replace(staging, predictions_dir)  # a complete folder or none
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
     write_text_atomically(args.evaluated_bundle, "".join(f"{s.video_id}.txt\n" for s in sequences))
     report = {"split": args.split, "videos": alignment_summary(sequences, policy), "left_out": left_out}
     write_text_atomically(args.alignment_report, json.dumps(report, indent=1) + "\n")
-    log.info("split %d: predicted %d test videos, %d left out", args.split, len(sequences), len(left_out))
+    log.info("split %d: predicted %d test videos on %s, %d left out", args.split, len(sequences), device,
+             len(left_out))
     return 0
+
