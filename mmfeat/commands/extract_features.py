@@ -3,7 +3,7 @@
     mmfeat extract-features --videos-dir data/50salads/videos --video rgb-01-1 --video rgb-02-1 \\
         --output results/50salads/features/i3d/shard-0.h5 --extractor i3d \\
         --settings '{"kind": "i3d", "weights": "models/I3D_8x8_R50.pyth"}' \\
-        --backend decord --on-unreadable fail --dtype float16
+        --backend decord --on-unreadable fail --on-damaged skip --dtype float16
 
 Each video is `VIDEOS_DIR/{ID}.*`, opened once and streamed through the
 extractor. A video that cannot be decoded fails the job (`fail`, no shard is
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from mmfeat.errors import UserError
 from mmfeat.features.video_files import find_video_file
-from mmfeat.video.decode import BACKENDS
+from mmfeat.video.decode import BACKENDS, ON_DAMAGED
 
 NAME = "extract-features"
 HELP = "Extract features from videos into one HDF5 feature shard."
@@ -57,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="fail",
         help="a video that cannot be decoded fails the job, or is listed as excluded and skipped (default: fail)",
     )
+    parser.add_argument(
+        "--on-damaged",
+        choices=ON_DAMAGED,
+        default="skip",
+        help="pyav backend: drop only a damaged frame and flag the frames decoded from it (skip, default), "
+        "or drop those too up to the next keyframe (skip_until_keyframe)",
+    )
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored feature type")
 
 
@@ -84,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         for video_id, video_file in tqdm(video_files.items(), desc="videos", unit="video"):
             started = time.perf_counter()
             try:
-                with open_video(video_file, backend=args.backend) as frames:
+                with open_video(video_file, backend=args.backend, on_damaged=args.on_damaged) as frames:
                     frames_in_progress = tqdm(
                         frames, desc=video_id, unit="frame", total=frames.record.frames_expected, leave=False
                     )

@@ -16,6 +16,7 @@ rule extract_shard:
         settings=extractor_settings,
         backend=decode_setting("backend"),
         on_unreadable=decode_setting("on_unreadable"),
+        on_damaged=decode_setting("on_damaged"),
         dtype=extractor_dtype,
     conda:
         "../../envs/mmfeat.yaml"
@@ -27,7 +28,8 @@ rule extract_shard:
     shell:
         "python -m mmfeat extract-features --videos-dir {params.videos_dir} {params.video_arguments}"
         " --output {output} --extractor {wildcards.extractor} --settings {params.settings:q}"
-        " --backend {params.backend} --on-unreadable {params.on_unreadable} --dtype {params.dtype}"
+        " --backend {params.backend} --on-unreadable {params.on_unreadable} --on-damaged {params.on_damaged}"
+        " --dtype {params.dtype}"
         " > {log} 2>&1"
 
 
