@@ -84,3 +84,21 @@ def test_pyav_decodes_a_clean_video_exactly_like_the_others(videos):
         assert sorted(other_frames) == sorted(frames)
         assert (other_record.fps, other_record.width, other_record.height) == (record.fps, record.width, record.height)
         assert max(np.abs(frames[index] - other_frames[index]).max() for index in frames) <= 2  # colour conversion
+
+
+@pytest.mark.parametrize("on_damaged, damaged_frame, skipped", [
+    ("skip_until_keyframe", 14, list(range(14, FRAME_COUNT))),  # no keyframe follows: the rest is dropped
+    ("skip", FRAME_COUNT - 1, [FRAME_COUNT - 1]),               # the last frame itself
+])
+def test_frames_dropped_at_the_end_are_skipped_not_taken_for_a_cut_off_file(
+    videos, tmp_path, caplog, on_damaged, damaged_frame, skipped
+):
+    clean, _ = videos
+    damaged = tmp_path / "damaged-late.mp4"
+    shutil.copy(clean, damaged)
+    cut_slice_data(damaged, damaged_frame)
+    with caplog.at_level("WARNING", logger="mmfeat.video.decode"):
+        frames, record = _decode(damaged, "pyav", on_damaged=on_damaged)
+    assert record.damaged_indices == [damaged_frame] and record.skipped_indices == skipped
+    assert sorted(frames) == list(range(skipped[0]))
+    assert not any("truncated" in message for message in caplog.messages)

@@ -223,7 +223,10 @@ def test_a_truncated_file_is_recorded_as_ending_early(truncated_video, caplog, b
     with caplog.at_level(logging.WARNING, logger="mmfeat.video.decode"):
         frames, record = _decode_all(truncated_video, backend)
     assert sorted(frames) == list(range(25))
-    assert (record.frames_expected, record.frames_decoded, record.skipped_indices) == (FRAME_COUNT, 25, [])
+    # the file breaks off 3 bytes into frame 25's packet: pyav finds that packet damaged, OpenCV never sees it
+    cut_packet = [25] if backend == "pyav" else []
+    assert (record.frames_expected, record.frames_decoded) == (FRAME_COUNT, 25)
+    assert record.skipped_indices == record.damaged_indices == cut_packet
     assert any("metadata says 40" in r.getMessage() for r in caplog.records)
 
 

@@ -25,11 +25,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mmfeat.errors import UserError
 from mmfeat.video.stream_header import frame_size_from_header, frames_in_stream
+
+if TYPE_CHECKING:  # pyav_source imports this module: imported at run time in open_video only
+    from mmfeat.video.pyav_source import PyAVSource
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,11 @@ class VideoFrames:
             yield index, frame_rgb
         record.damaged_indices = list(self._source.damaged_indices)
         record.dependant_indices = list(self._source.dependant_indices)
+        # frames the source itself dropped after the last one it gave are skipped frames, not a cut-off end
+        dropped_at_end = [index for index in self._source.dropped_indices if index >= next_index]
+        if dropped_at_end:
+            self._record_skipped(range(next_index, max(dropped_at_end) + 1))
+            next_index = max(dropped_at_end) + 1
         if record.frames_decoded == 0:
             raise UnreadableVideoError(
                 f"{self.path}: {self.backend} opened the file but could not decode any frame "
@@ -223,6 +232,7 @@ class _DecordSource:
         # FFmpeg conceals damage it can decode around: decord cannot tell such frames
         self.damaged_indices: list[int] = []
         self.dependant_indices: list[int] = []
+        self.dropped_indices: list[int] = []
         self._refuse_misdecoded_size(path)
 
     def _refuse_misdecoded_size(self, path: str) -> None:
@@ -319,6 +329,7 @@ class _OpenCVSource:
         # FFmpeg conceals damage it can decode around: OpenCV cannot tell such frames
         self.damaged_indices: list[int] = []
         self.dependant_indices: list[int] = []
+        self.dropped_indices: list[int] = []
 
     def decoded_frames(self) -> Iterator[tuple[int, np.ndarray]]:
         cv2 = self._cv2

@@ -63,6 +63,7 @@ class PyAVSource:
         self._start_pts = self._stream.start_time or 0
         self.damaged_indices: list[int] = []    # frames whose packet FFmpeg found damaged: dropped
         self.dependant_indices: list[int] = []  # frames decoded after one, up to the next keyframe
+        self.dropped_indices: list[int] = []    # every frame not given on for either reason
 
     def decoded_frames(self) -> Iterator[tuple[int, np.ndarray]]:
         dependants: set[int] = set()
@@ -87,6 +88,7 @@ class PyAVSource:
                 index = index if index > last_index else last_index + 1  # a broken muxer's pts must not reorder
                 last_index = index
                 if index in dependants and self._on_damaged == "skip_until_keyframe":
+                    self.dropped_indices.append(index)
                     continue
                 yield index, frame.to_ndarray(format="rgb24")
         if self.dependant_indices:
@@ -96,6 +98,7 @@ class PyAVSource:
 
     def _record_damaged(self, index: int, error: av.FFmpegError) -> None:
         self.damaged_indices.append(index)
+        self.dropped_indices.append(index)
         log.warning("%s: pyav found frame %d damaged (%s); dropped it", self._path, index,
                     error.strerror or error)
 
