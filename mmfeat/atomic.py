@@ -57,8 +57,8 @@ def directory_replaced_on_success(path: str | os.PathLike) -> Iterator[Path]:
             os.replace(path, previous)
         os.replace(temporary, path)
     finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-        shutil.rmtree(previous, ignore_errors=True)
+        for leftover in (temporary, previous):
+            _remove(leftover)
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:
@@ -90,13 +90,18 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         match = name_pattern.fullmatch(candidate.name)
         if match is None or _process_is_running(int(match.group(1))):
             continue
-        if candidate.is_dir() and not candidate.is_symlink():
-            shutil.rmtree(candidate, ignore_errors=True)
-        else:
-            candidate.unlink(missing_ok=True)
+        _remove(candidate)
         log.info("removed %s, left by writer %s that is no longer running", candidate, match.group(1))
         removed.append(candidate)
     return removed
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or a folder tree at `path`, if there is one."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _temporary_path(path: Path) -> Path:

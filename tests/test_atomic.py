@@ -65,3 +65,11 @@ def test_a_folder_is_replaced_whole_or_not_at_all(tmp_path):
         (staging / "new-video").write_text("cut\n")
     assert [p.name for p in destination.iterdir()] == ["new-video"]  # nothing of the earlier run stays
     assert [p.name for p in tmp_path.iterdir()] == ["predictions"]
+
+
+def test_a_folder_replaces_a_file_of_the_same_name(tmp_path):
+    destination = tmp_path / "predictions"
+    destination.write_text("a file where the folder goes")
+    with directory_replaced_on_success(destination) as staging:
+        (staging / "video-a").write_text("cut\n")
+    assert destination.is_dir() and [p.name for p in tmp_path.iterdir()] == ["predictions"]
