@@ -24,7 +24,7 @@ FILLS = ("previous", "nearest")
 class Alignment:
     rows_kept: np.ndarray        # indices of the feature rows that have a label
     label_indices: np.ndarray    # for each kept row, the index of its label frame
-    video_frames: int            # frames in the video's stream (decoded + skipped)
+    video_frames: int            # frames in the video's stream (as its container promises, or decoded + skipped)
     label_frames: int            # frames in the ground truth
 
     @property

@@ -1,15 +1,23 @@
-"""Writing files so that a killed job never leaves one that looks complete.
+"""Writing files and folders so that a killed job never leaves one that looks complete.
 
 Everything is written to a hidden temporary name in the destination's folder
 and renamed into place once complete (a rename within one file system is atomic).
+A writer killed outright (kill -9, out of memory) cannot remove its temporary;
+the next writer of the same destination removes those of writers that are no
+longer running.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -18,14 +26,39 @@ def replaced_on_success(path: str | os.PathLike) -> Iterator[Path]:
 
     The temporary name, `.NAME.PID.tmp`, is hidden and keeps no suffix of the
     destination's, so no `*.h5` or `*.mp4` glob mistakes it for a finished file.
+    Temporaries of `path` left by writers whose process is gone are removed first.
     """
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    remove_stale_temporaries(path)
+    temporary = _temporary_path(path)
     try:
         yield temporary
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def directory_replaced_on_success(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path`; put it in place of `path` if the block succeeds.
+
+    A folder cannot be renamed over a non-empty one, so an existing `path` is
+    first renamed aside (`.NAME.PID.old`) and removed after the new folder is in
+    place: between those two renames `path` is briefly absent, never partial.
+    """
+    path = Path(path)
+    remove_stale_temporaries(path)
+    temporary = _temporary_path(path)
+    previous = path.with_name(f".{path.name}.{os.getpid()}.old")
+    temporary.mkdir()
+    try:
+        yield temporary
+        if path.exists():
+            os.replace(path, previous)
+        os.replace(temporary, path)
+    finally:
+        for leftover in (temporary, previous):
+            _remove(leftover)
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:
@@ -38,3 +71,53 @@ def write_bytes_atomically(path: str | os.PathLike, content: bytes) -> None:
     """Write `content` to `path` via a temporary file and a rename."""
     with replaced_on_success(path) as temporary:
         temporary.write_bytes(content)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove `.NAME.PID.tmp` / `.NAME.PID.old` beside `path` whose writer PID is not running; return them.
+
+    A PID that is running, whatever the process, keeps its files: a reused PID
+    delays the clean-up until the next write, and a live writer is never
+    disturbed. The PID is of this machine: on a file system shared between
+    machines, give each destination one writer at a time (Snakemake does).
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    name_pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.(tmp|old)")
+    removed = []
+    for candidate in path.parent.iterdir():
+        match = name_pattern.fullmatch(candidate.name)
+        if match is None or _process_is_running(int(match.group(1))):
+            continue
+        _remove(candidate)
+        log.info("removed %s, left by writer %s that is no longer running", candidate, match.group(1))
+        removed.append(candidate)
+    return removed
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or a folder tree at `path`, if there is one."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _temporary_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _process_is_running(pid: int) -> bool:
+    """Whether a process with `pid` exists on this machine (signal 0 checks without signalling)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    except OverflowError:  # not a PID this system can have
+        return False
+    return True

@@ -16,8 +16,13 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def official(reference_dir: Path) -> dict[str, np.ndarray]:
-    with np.load(reference_dir / "asformer_official_io.npz") as arrays:
+    with np.load(reference_dir / "asformer_official_small_io.npz") as arrays:
         return {key: arrays[key] for key in arrays.files}
+
+
+def _all_frames(official: dict[str, np.ndarray]) -> np.ndarray:
+    """The (1, T) mask of the reference input: one unpadded video."""
+    return np.ones((1, official["x"].shape[-1]), dtype=np.float32)
 
 
 def _official_state_dict(official: dict[str, np.ndarray], prefix: str = "") -> dict[str, torch.Tensor]:
@@ -32,27 +37,30 @@ def _run(model: ASFormer, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def test_reproduces_official_outputs(official):
     model = ASFormer.from_official(_official_state_dict(official))
-    stage_logits = _run(model, official["x"], official["mask"][:, 0, :])
-    assert stage_logits.shape == official["out"].shape == (4, 1, 19, 777)
+    stage_logits = _run(model, official["x"], _all_frames(official))
+    assert stage_logits.shape == official["out"].shape == (4, 1, 7, 613)
     assert np.abs(stage_logits - official["out"]).max() < 1e-5
 
 
 def test_per_query_window_changes_the_output(official):
     model = ASFormer.from_official(_official_state_dict(official), window="per_query")
-    stage_logits = _run(model, official["x"], official["mask"][:, 0, :])
+    stage_logits = _run(model, official["x"], _all_frames(official))
     assert np.abs(stage_logits - official["out"]).max() > 1e-3
 
 
-def test_parameter_count_matches_official():
+def test_parameter_count_matches_official(official):
     model = ASFormer(input_dim=2048, num_classes=19)
-    assert sum(p.numel() for p in model.parameters()) == 1_134_476
+    assert sum(p.numel() for p in model.parameters()) == 1_134_476  # the official 50Salads-sized model
+    small = ASFormer.from_official(_official_state_dict(official))
+    assert sum(p.numel() for p in small.parameters()) == int(official["params"]) == 66_732
 
 
 def test_from_official_infers_sizes_and_strips_data_parallel_prefix(official):
     model = ASFormer.from_official(_official_state_dict(official, prefix="module."))
-    assert model.config["input_dim"] == 2048 and model.config["num_classes"] == 19
-    assert model.config["num_layers"] == 10 and model.config["num_decoders"] == 3
-    assert model.config["num_f_maps"] == 64 and model.config["r1"] == model.config["r2"] == 2
+    num_decoders, num_layers, r1, r2, num_f_maps, input_dim, num_classes = official["config"].tolist()
+    assert (model.config["input_dim"], model.config["num_classes"]) == (input_dim, num_classes) == (96, 7)
+    assert (model.config["num_layers"], model.config["num_decoders"]) == (num_layers, num_decoders) == (10, 3)
+    assert (model.config["num_f_maps"], model.config["r1"], model.config["r2"]) == (num_f_maps, r1, r2) == (16, 2, 2)
 
 
 def test_from_official_rejects_foreign_state_dicts(official):

@@ -1,9 +1,12 @@
-"""Feature standardisation for training, kept in the checkpoint for prediction."""
+"""Aligned sequences from the feature store, and feature standardisation kept in the checkpoint for prediction."""
 
 import numpy as np
+import pytest
 
 from mmfeat.align import align
-from mmfeat.training.segmentation_data import VideoSequence, feature_statistics, standardize
+from mmfeat.datasets.segmentation import SegmentationDataset
+from mmfeat.features.store import FeatureStore, ShardWriter
+from mmfeat.training.segmentation_data import VideoSequence, feature_statistics, load_sequences, standardize
 
 
 def sequence(features: np.ndarray) -> VideoSequence:
@@ -35,3 +38,34 @@ def test_a_constant_dimension_stays_finite():
     mean, std = feature_statistics(sequences)
     standardize(sequences, mean, std)
     assert np.isfinite(sequences[0].features).all()
+
+
+def _dataset_and_store(tmp_path, label_frames: int, decoded_frames: int, frames_expected: int | None):
+    """A video with one label per frame (its label is its frame index) whose decoding stopped early or not."""
+    root = tmp_path / "dataset"
+    (root / "groundTruth").mkdir(parents=True)
+    (root / "mapping.txt").write_text("".join(f"{index} frame{index}\n" for index in range(label_frames)))
+    (root / "groundTruth" / "take.txt").write_text("".join(f"frame{index}\n" for index in range(label_frames)))
+    with ShardWriter(tmp_path / "shard-0.h5", "i3d", {"kind": "i3d"}, dtype="float32") as shard:
+        shard.add_video("take", np.zeros((decoded_frames, 2)), np.arange(decoded_frames), {"source": "video"})
+        shard.add_decode_record("take", {"path": "take.mp4", "frames_expected": frames_expected,
+                                         "frames_decoded": decoded_frames, "skipped_indices": []})
+    return SegmentationDataset(root), FeatureStore(tmp_path / "shard-0.h5")
+
+
+@pytest.mark.parametrize("policy", ["back", "front", "symmetric"])
+def test_a_file_truncated_at_the_end_keeps_every_frame_on_its_own_label(tmp_path, policy):
+    # 30 frames annotated and promised by the container; the file breaks off after 24
+    dataset, store = _dataset_and_store(tmp_path, label_frames=30, decoded_frames=24, frames_expected=30)
+    [sequence], _ = load_sequences(dataset, store, ["take"], policy, sample_rate=1)
+    np.testing.assert_array_equal(sequence.labels, np.arange(24))
+    assert sequence.alignment.video_frames == 30 and sequence.alignment.mismatch == 0
+
+
+@pytest.mark.parametrize("policy, first_label", [("back", 0), ("front", 6), ("symmetric", 3)])
+def test_a_video_shorter_than_its_labels_by_its_own_count_is_still_cut_by_the_policy(tmp_path, policy, first_label):
+    # the container itself says 24 frames: the labels are the longer ones, the policy decides
+    dataset, store = _dataset_and_store(tmp_path, label_frames=30, decoded_frames=24, frames_expected=24)
+    [sequence], _ = load_sequences(dataset, store, ["take"], policy, sample_rate=1)
+    np.testing.assert_array_equal(sequence.labels, np.arange(first_label, first_label + 24))
+    assert sequence.alignment.mismatch == -6

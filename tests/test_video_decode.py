@@ -1,4 +1,4 @@
-"""Decoding with decord and OpenCV: clean, damaged, truncated and unreadable videos (tiny, generated here)."""
+"""Decoding with decord, OpenCV and PyAV: clean, damaged, truncated and unreadable videos (tiny, generated here)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mmfeat.errors import UserError
-from mmfeat.video.damage import damage_packets, keyframe_indices, make_unreadable
+from mmfeat.video.damage import cut_slice_data, damage_packets, keyframe_indices, make_unreadable
 from mmfeat.video.decode import BACKENDS, UnreadableVideoError, open_video
 from mmfeat.video.encode import write_h264_video
 
@@ -149,7 +149,7 @@ def test_damaged_frames_are_skipped_and_later_frames_are_right(
     with caplog.at_level(logging.WARNING, logger="mmfeat.video.decode"):
         frames, record = _decode_all(path, backend)
 
-    if backend == "opencv":
+    if backend in ("opencv", "pyav"):
         assert record.skipped_indices == damaged
     else:  # decord can, rarely, also lose a good frame right before damage (see decode._DecordSource)
         assert set(damaged) <= set(record.skipped_indices)
@@ -158,6 +158,7 @@ def test_damaged_frames_are_skipped_and_later_frames_are_right(
     assert sorted(frames) == [index for index in range(FRAME_COUNT) if index not in record.skipped_indices]
     assert record.frames_expected == FRAME_COUNT
     assert record.frames_decoded == FRAME_COUNT - len(record.skipped_indices)
+    assert record.dependant_indices == []  # decoding resumes at a keyframe: nothing refers to the damage
     for index, frame in frames.items():  # the same pixels as the clean video, before and after the damage
         difference = np.abs(frame.astype(np.int16) - clean_decoded[backend][index]).mean()
         assert difference < 1.0, f"{backend} frame {index} differs from the clean decode by {difference:.1f}"
@@ -217,11 +218,15 @@ def truncated_video(clean_video, tmp_path) -> Path:
     return truncated
 
 
-def test_opencv_records_a_truncated_file_as_ending_early(truncated_video, caplog):
+@pytest.mark.parametrize("backend", ["opencv", "pyav"])
+def test_a_truncated_file_is_recorded_as_ending_early(truncated_video, caplog, backend):
     with caplog.at_level(logging.WARNING, logger="mmfeat.video.decode"):
-        frames, record = _decode_all(truncated_video, "opencv")
+        frames, record = _decode_all(truncated_video, backend)
     assert sorted(frames) == list(range(25))
-    assert (record.frames_expected, record.frames_decoded, record.skipped_indices) == (FRAME_COUNT, 25, [])
+    # the file breaks off 3 bytes into frame 25's packet: pyav finds that packet damaged, OpenCV never sees it
+    cut_packet = [25] if backend == "pyav" else []
+    assert (record.frames_expected, record.frames_decoded) == (FRAME_COUNT, 25)
+    assert record.skipped_indices == record.damaged_indices == cut_packet
     assert any("metadata says 40" in r.getMessage() for r in caplog.records)
 
 
@@ -248,9 +253,30 @@ def test_missing_file_is_unreadable(tmp_path, backend):
         open_video(tmp_path / "missing.mp4", backend)
 
 
-def test_unknown_backend_lists_the_known_ones(clean_video):
-    with pytest.raises(ValueError, match="decord, opencv"):
-        open_video(clean_video, "pyav")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_empty_file_fails_naming_it_and_saying_it_is_empty(tmp_path, backend):
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    with pytest.raises(UnreadableVideoError, match=r"empty\.mp4: the file is empty \(0 bytes\).*replace it"):
+        open_video(path, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_file_that_is_not_a_video_fails_naming_it_and_ffmpegs_reason(tmp_path, backend):
+    path = tmp_path / "labels.mp4"  # a text file with a video's extension
+    path.write_text("frame,label\n0,cut_tomato\n1,cut_tomato\n")
+    with pytest.raises(UnreadableVideoError) as raised:
+        _decode_all(path, backend)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: cannot open with {backend}: FFmpeg cannot read it: Invalid data")
+    assert "replace it" in message
+
+
+def test_unknown_backend_and_on_damaged_list_the_known_ones(clean_video):
+    with pytest.raises(ValueError, match="decord, opencv, pyav"):
+        open_video(clean_video, "ffmpeg")
+    with pytest.raises(ValueError, match="skip, skip_until_keyframe"):
+        open_video(clean_video, "pyav", on_damaged="ignore")
 
 
 def test_decord_refuses_a_frame_width_it_would_scramble_and_opencv_decodes_it(tmp_path):

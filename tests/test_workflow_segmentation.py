@@ -100,7 +100,7 @@ def test_damaged_frames_unreadable_file_and_length_mismatch_are_reported(demo_ru
     damaged_records = {video: r for video, r in store.decode_records().items() if r["skipped_indices"]}
     assert set(damaged_records) == set(summary["damaged"])
     for video in damaged_records:
-        assert re.search(rf"^\| {video} \| \d+ \| \d+ \| [\d, -]+ \| decord \|$", report, re.MULTILINE)
+        assert re.search(rf"^\| {video} \| \d+ \| \d+ \| [\d, -]+ \| - \| decord \|$", report, re.MULTILINE)
     assert re.search(r"^- [1-9]\d* videos? whose decoded length differs from the ground truth\.$", report, re.MULTILINE)
 
 

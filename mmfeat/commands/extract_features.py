@@ -3,7 +3,7 @@
     mmfeat extract-features --dataset-root data/50salads --item rgb-01-1 --item rgb-02-1 \\
         --output results/50salads/features/i3d/shard-0.h5 --extractor i3d \\
         --settings '{"kind": "i3d", "weights": "models/I3D_8x8_R50.pyth"}' \\
-        --backend decord --on-unreadable fail
+        --backend decord --on-unreadable fail --on-damaged skip
 
 The extractor's `kind` picks its module in the registry
 (`mmfeat.features.extractors`), and its INPUT says what is read per item: a
@@ -22,7 +22,7 @@ import logging
 import time
 
 from mmfeat.errors import UserError
-from mmfeat.video.decode import BACKENDS
+from mmfeat.video.decode import BACKENDS, ON_DAMAGED
 
 NAME = "extract-features"
 HELP = "Extract features from a dataset's items into one HDF5 feature shard."
@@ -56,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="fail",
         help="an item that cannot be read fails the job, or is listed as excluded and skipped (default: fail)",
     )
+    parser.add_argument(
+        "--on-damaged",
+        choices=ON_DAMAGED,
+        default="skip",
+        help="pyav backend: drop only a damaged frame and flag the frames decoded from it (skip, default), "
+        "or drop those too up to the next keyframe (skip_until_keyframe)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     entry = complete_entry(_settings_entry(args.settings), source="--settings")
     extractor = extractor_module(entry["kind"])
     settings = extractor.Settings.from_dict(entry)
-    source = ItemSource(root=args.dataset_root, kind=args.dataset_kind, backend=args.backend)
+    source = ItemSource(root=args.dataset_root, kind=args.dataset_kind, backend=args.backend,
+                        on_damaged=args.on_damaged)
     if args.dataset_kind == "segmentation":
         # every file is found before the (slow) model is built, so a wrong id fails at once
         for item_id in args.item:

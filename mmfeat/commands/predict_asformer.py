@@ -35,17 +35,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predictions", required=True, help="folder to write one prediction file per video into")
     parser.add_argument("--evaluated-bundle", required=True, help="bundle file listing the videos predicted")
     parser.add_argument("--alignment-report", required=True, help="JSON: per-video lengths, mismatches, left out")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
+                        help="defaults to the model's training.device setting, kept in the checkpoint")
 
 
 def run(args: argparse.Namespace) -> int:
     # heavy imports here, so that `mmfeat --help` does not load torch
+    from mmfeat.devices import resolve_device
     from mmfeat.features.store import FeatureStore
     from mmfeat.training.asformer_training import load_checkpoint, predict_asformer
     from mmfeat.datasets.split_predictions import publish_split_predictions
     from mmfeat.training.segmentation_data import load_sequences, standardize
 
-    model, extra = load_checkpoint(args.checkpoint, device=args.device)
+    model, extra = load_checkpoint(args.checkpoint, device="cpu")
+    # the model's training.device setting; "auto" for checkpoints that predate it
+    device = resolve_device(args.device or extra.get("training", {}).get("device", "auto"))
+    model.to(device)
     policy = args.alignment or extra["alignment"]
     dataset = SegmentationDataset(args.dataset_root)
     store = FeatureStore(args.features)
@@ -65,5 +70,6 @@ def run(args: argparse.Namespace) -> int:
         labels_by_video[sequence.video_id] = [class_names[index] for index in per_frame]
     publish_split_predictions(labels_by_video, sequences, left_out, args.split, policy, args.predictions,
                               args.evaluated_bundle, args.alignment_report)
-    log.info("split %d: predicted %d test videos, %d left out", args.split, len(sequences), len(left_out))
+    log.info("split %d: predicted %d test videos on %s, %d left out", args.split, len(sequences), device,
+             len(left_out))
     return 0

@@ -12,12 +12,9 @@ have a prediction file; the alignment report names the ones left out and why.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from mmfeat.atomic import write_text_atomically
+from mmfeat.atomic import directory_replaced_on_success, write_text_atomically
 from mmfeat.datasets.mstcn_files import write_prediction_file
 from mmfeat.training.segmentation_data import VideoSequence, alignment_summary
 
@@ -26,17 +23,9 @@ def publish_split_predictions(labels_by_video: dict[str, list[str]], sequences: 
                               left_out: dict[str, str], split: int, policy: str, predictions_dir: str | Path,
                               bundle_path: str | Path, alignment_report_path: str | Path) -> None:
     """Write per-frame label names of each predicted video and the split's bundle and alignment report."""
-    predictions_dir = Path(predictions_dir)
-    predictions_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{predictions_dir.name}.", dir=predictions_dir.parent))
-    try:
+    with directory_replaced_on_success(predictions_dir) as staging:  # a complete folder or none
         for video_id, labels in labels_by_video.items():
             write_prediction_file(staging / video_id, labels)
-        if predictions_dir.exists():
-            shutil.rmtree(predictions_dir)
-        os.replace(staging, predictions_dir)  # a complete folder or none
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     write_text_atomically(bundle_path, "".join(f"{video_id}.txt\n" for video_id in labels_by_video))
     report = {"split": split, "videos": alignment_summary(sequences, policy), "left_out": left_out}
     write_text_atomically(alignment_report_path, json.dumps(report, indent=1) + "\n")

@@ -44,6 +44,7 @@ class ItemSource:
     root: Path
     kind: str = "segmentation"  # the dataset's kind: which reader knows its samples
     backend: str = "decord"  # the video decoder
+    on_damaged: str = "skip"  # pyav: drop a damaged frame and flag its dependants, or drop them too
 
     def __post_init__(self) -> None:
         if self.kind not in DATASET_KINDS:
@@ -105,7 +106,7 @@ def _open_video(source: ItemSource, item_id: str) -> Iterator[OpenedItem]:
 
     video_file = source.video_file(item_id)
     try:
-        with open_video(video_file, backend=source.backend) as frames:
+        with open_video(video_file, backend=source.backend, on_damaged=source.on_damaged) as frames:
             in_progress = tqdm(frames, desc=item_id, unit="frame", total=frames.record.frames_expected, leave=False)
             opened = OpenedItem(VideoItem(frames=in_progress, fps=frames.record.fps),
                                 provenance={"source": "video", "fps": frames.record.fps,

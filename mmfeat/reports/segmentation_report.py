@@ -249,17 +249,23 @@ def _decode_section(stores: dict[str, FeatureStore], splits: list[SplitOutputs])
             if lengths["mismatch"]:
                 mismatches[video_id] = lengths
     skipped_total = sum(len(record["skipped_indices"]) for record in records.values())
-    damaged = {video: record for video, record in records.items() if record["skipped_indices"]}
+    kept_from_damaged = {video: _kept_from_damaged(record) for video, record in records.items()}
+    kept_total = sum(len(frames) for frames in kept_from_damaged.values())
+    damaged = {video: record for video, record in records.items()
+               if record["skipped_indices"] or kept_from_damaged[video]}
+    kept_note = f"; {_count(kept_total, 'frame')} decoded from damaged frames kept, flagged below" if kept_total else ""
     lines = ["## Decoding and alignment",
              f"- {_count(len(records), 'video')} decoded; {_count(skipped_total, 'damaged frame')} skipped "
-             f"in {_count(len(damaged), 'video')}.",
+             f"in {_count(len(damaged), 'video')}{kept_note}.",
              f"- {_count(len(excluded), 'file')} excluded as unreadable.",
              f"- {_count(len(mismatches), 'video')} whose decoded length differs from the ground truth."]
     if damaged:
-        lines += ["", "| Video | Frames expected | Decoded | Skipped frames | Backend |", "|---|---|---|---|---|"]
+        lines += ["", "| Video | Frames expected | Decoded | Skipped frames | Kept, decoded from damaged frames "
+                  "| Backend |", "|---|---|---|---|---|---|"]
         for video, record in sorted(damaged.items()):
             lines.append(f"| {video} | {record['frames_expected']} | {record['frames_decoded']} | "
-                         f"{_ranges(record['skipped_indices'])} | {record['backend']} |")
+                         f"{_ranges(record['skipped_indices']) or '-'} | {_ranges(kept_from_damaged[video]) or '-'} "
+                         f"| {record['backend']} |")
     if excluded:
         lines += ["", "| Excluded video | Reason |", "|---|---|"]
         lines += [f"| {video} | {reason} |" for video, reason in sorted(excluded.items())]
@@ -269,6 +275,12 @@ def _decode_section(stores: dict[str, FeatureStore], splits: list[SplitOutputs])
             lines.append(f"| {video} | {lengths['video_frames']} | {lengths['label_frames']} | "
                          f"{abs(lengths['mismatch'])} at the {lengths['policy']} |")
     return "\n".join(lines)
+
+
+def _kept_from_damaged(record: dict) -> list[int]:
+    """Frames the pyav backend decoded from a damaged frame and kept (`on_damaged: skip`); [] for older records."""
+    skipped = set(record["skipped_indices"])
+    return [index for index in record.get("dependant_indices", []) if index not in skipped]
 
 
 def _count(number: int, noun: str) -> str:

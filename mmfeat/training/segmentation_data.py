@@ -75,10 +75,21 @@ def _load_one(dataset: SegmentationDataset, store: FeatureStore, video_id: str,
 
 
 def _video_frames(decode_record: dict | None, feature_rows: int) -> int:
-    """Frames in the video's stream: decoded plus skipped; for imported features, their rows."""
+    """Frames in the video's stream; for imported features, their rows.
+
+    That is the frames the container promises when it says (a file truncated
+    at the end decodes fewer: its missing frames are the last ones, so the
+    labels must not be cut at the front for them), else decoded plus skipped.
+    """
     if decode_record is None:
         return feature_rows
-    return int(decode_record["frames_decoded"]) + len(decode_record["skipped_indices"])
+    frames_seen = int(decode_record["frames_decoded"]) + len(decode_record["skipped_indices"])
+    frames_expected = decode_record.get("frames_expected")
+    if frames_expected is not None and frames_expected > frames_seen:
+        log.warning("%s: decoding stopped at frame %d of the %d its container promises; the missing frames "
+                    "are counted at the end", decode_record.get("path", "a video"), frames_seen, frames_expected)
+        return int(frames_expected)
+    return frames_seen
 
 
 def alignment_summary(sequences: list[VideoSequence], policy: str) -> dict:

@@ -1,7 +1,8 @@
 """Make damaged videos on purpose, deterministically, for the demo dataset and the tests.
 
-    from mmfeat.video.damage import damage_packets, make_unreadable
+    from mmfeat.video.damage import cut_slice_data, damage_packets, make_unreadable
     damage_packets("clip.mp4", range(20, 30))   # frames 20..29 can no longer be decoded
+    cut_slice_data("clip.mp4", 13)              # frame 13 decodes with concealed damage
     make_unreadable("broken.mp4")               # no backend can open this file
 
 How the damage works (checked with decord and OpenCV, see tests/test_video_decode.py):
@@ -71,6 +72,33 @@ def damage_packets(path: str | os.PathLike, frame_range: range | tuple[int, int]
     write_bytes_atomically(path, bytes(video_bytes))
     log.info("%s: zeroed the packets of frames %d..%d", path, frames.start, frames.stop - 1)
     return list(frames)
+
+
+def cut_slice_data(path: str | os.PathLike, frame: int) -> None:
+    """Zero the middle half of frame `frame`'s packet, in place: damage FFmpeg decodes around.
+
+    The packet's length fields and slice header stay intact, so the decoder
+    takes the packet and starts on the frame; halfway through the slice data
+    it meets a run of zero bits, which no CAVLC code has (an Exp-Golomb code
+    has at most 31 leading zeros). FFmpeg then logs "error while decoding MB"
+    and conceals the rest of the frame from its neighbours: decord and OpenCV
+    return the frame as if it were good. Write the video with
+    `entropy_coder="cavlc"`: in CABAC data the same zeros can decode as valid
+    symbols, and the damage then passes unseen. Use a frame whose packet holds
+    real picture data (a textured, moving scene), not a near-empty one.
+    """
+    packets = _packets_in_frame_order(path)
+    if not 0 <= frame < len(packets):
+        raise ValueError(f"{path}: has no frame {frame}; it has {len(packets)} frames")
+    packet = packets[frame]
+    quarter = packet.size // 4
+    if quarter < 16:
+        raise ValueError(f"{path}: frame {frame}'s packet has {packet.size} bytes, too few to damage its slice "
+                         f"data alone; use a frame with more picture data")
+    video_bytes = bytearray(Path(path).read_bytes())
+    video_bytes[packet.pos + quarter : packet.pos + 3 * quarter] = bytes(2 * quarter)
+    write_bytes_atomically(path, bytes(video_bytes))
+    log.info("%s: zeroed the middle %d bytes of frame %d's packet", path, 2 * quarter, frame)
 
 
 def make_unreadable(path: str | os.PathLike, seed: int = 0) -> None:

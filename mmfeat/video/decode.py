@@ -6,13 +6,15 @@
             ...
         print(video.record.to_dict())       # what was decoded, what was skipped
 
-Two backends, both FFmpeg underneath: "decord" reads in small batches and
+Three backends, all FFmpeg underneath: "decord" reads in small batches and
 retries a failed batch frame by frame; "opencv" reads frame by frame and
 recovers each frame's stream index from its timestamp, because its own frame
-counter counts decoded frames only. Frames that cannot be decoded are skipped,
-logged and listed in `record.skipped_indices`; the frames after them keep
-their stream indices. Memory holds at most one batch of frames whatever the
-video's length (see benchmarks/decode_memory.py).
+counter counts decoded frames only; "pyav" (mmfeat/video/pyav_source.py) also
+drops frames whose damage FFmpeg would conceal, which the other two return as
+if good. Frames that cannot be decoded are skipped, logged and listed in
+`record.skipped_indices`; the frames after them keep their stream indices.
+Memory holds at most one batch of frames whatever the video's length (see
+benchmarks/decode_memory.py).
 """
 
 from __future__ import annotations
@@ -23,14 +25,23 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mmfeat.errors import UserError
+from mmfeat.video.stream_header import frame_size_from_header, frames_in_stream
+
+if TYPE_CHECKING:  # pyav_source imports this module: imported at run time in open_video only
+    from mmfeat.video.pyav_source import PyAVSource
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("decord", "opencv")
+BACKENDS = ("decord", "opencv", "pyav")
+# What the pyav backend does with the frames decoded from a damaged frame, up
+# to the next keyframe: keep them and list them in the record ("skip": only
+# the damaged frame itself is dropped), or drop them too.
+ON_DAMAGED = ("skip", "skip_until_keyframe")
 
 DECORD_BATCH_FRAMES = 8  # a batch is ~50 MB at 1080p; larger batches gain little speed
 # Measured on the damaged videos of tests/test_video_decode.py: decodes in
@@ -59,6 +70,11 @@ class DecodeRecord:
     again (damaged data). Frames missing at the end (a truncated file, or
     damage up to the end) are not listed there: they show as
     `frames_decoded + len(skipped_indices) < frames_expected`.
+
+    Only the pyav backend fills the last two lists (see pyav_source.py):
+    `damaged_indices`, frames whose data FFmpeg found damaged (also skipped),
+    and `dependant_indices`, frames decoded from one of them up to the next
+    keyframe (skipped too under `on_damaged: skip_until_keyframe`, else kept).
     """
 
     path: str
@@ -69,6 +85,8 @@ class DecodeRecord:
     fps: float = 0.0
     width: int = 0
     height: int = 0
+    damaged_indices: list[int] = field(default_factory=list)
+    dependant_indices: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,7 +99,7 @@ class VideoFrames:
     once per open. Memory is bounded independently of the video's length.
     """
 
-    def __init__(self, path: str, backend: str, source: _DecordSource | _OpenCVSource):
+    def __init__(self, path: str, backend: str, source: _DecordSource | _OpenCVSource | PyAVSource):
         self.path = path
         self.backend = backend
         self._source = source
@@ -112,6 +130,13 @@ class VideoFrames:
             record.frames_decoded += 1
             next_index = index + 1
             yield index, frame_rgb
+        record.damaged_indices = list(self._source.damaged_indices)
+        record.dependant_indices = list(self._source.dependant_indices)
+        # frames the source itself dropped after the last one it gave are skipped frames, not a cut-off end
+        dropped_at_end = [index for index in self._source.dropped_indices if index >= next_index]
+        if dropped_at_end:
+            self._record_skipped(range(next_index, max(dropped_at_end) + 1))
+            next_index = max(dropped_at_end) + 1
         if record.frames_decoded == 0:
             raise UnreadableVideoError(
                 f"{self.path}: {self.backend} opened the file but could not decode any frame "
@@ -146,18 +171,32 @@ class VideoFrames:
         self.close()
 
 
-def open_video(path: str | os.PathLike, backend: str = "decord") -> VideoFrames:
+def open_video(path: str | os.PathLike, backend: str = "decord", on_damaged: str = "skip") -> VideoFrames:
     """Open `path` for streaming its frames with `backend` (one of BACKENDS).
 
-    Raises UnreadableVideoError when the file is missing or cannot be opened
-    at all, ValueError for an unknown backend.
+    `on_damaged` (one of ON_DAMAGED) applies to the pyav backend, the only one
+    that finds frames decoded from damaged ones. Raises UnreadableVideoError
+    when the file is missing or cannot be opened at all, ValueError for an
+    unknown backend or on_damaged.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if on_damaged not in ON_DAMAGED:
+        raise ValueError(f"unknown on_damaged {on_damaged!r}; choose one of {', '.join(ON_DAMAGED)}")
     path = os.fspath(path)
     if not Path(path).is_file():
         raise UnreadableVideoError(f"{path}: no such file; check the video path or the dataset's video folder")
-    source = _DecordSource(path) if backend == "decord" else _OpenCVSource(path)
+    if Path(path).stat().st_size == 0:
+        raise UnreadableVideoError(f"{path}: the file is empty (0 bytes), a copy or download that did not finish; "
+                                   f"replace it")
+    if backend == "decord":
+        source = _DecordSource(path)
+    elif backend == "opencv":
+        source = _OpenCVSource(path)
+    else:
+        from mmfeat.video.pyav_source import PyAVSource  # its own module; it imports this one
+
+        source = PyAVSource(path, on_damaged)
     return VideoFrames(path, backend, source)
 
 
@@ -184,12 +223,16 @@ class _DecordSource:
         try:
             self._reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=DECORD_DECODER_THREADS)
         except (decord.DECORDError, RuntimeError, AssertionError) as error:
-            raise UnreadableVideoError(_cannot_open_message(path, "decord", error)) from error
+            raise UnreadableVideoError(cannot_open_message(path, "decord", error)) from error
         self.frames_expected: int | None = len(self._reader)
         self.fps = float(self._reader.get_avg_fps())
         self._keyframes = [int(index) for index in self._reader.get_key_indices()]
         # decord does not report the frame size before decoding; FFmpeg's header has it
-        self.width, self.height = _frame_size_from_header(path)
+        self.width, self.height = frame_size_from_header(path)
+        # FFmpeg conceals damage it can decode around: decord cannot tell such frames
+        self.damaged_indices: list[int] = []
+        self.dependant_indices: list[int] = []
+        self.dropped_indices: list[int] = []
         self._refuse_misdecoded_size(path)
 
     def _refuse_misdecoded_size(self, path: str) -> None:
@@ -274,12 +317,19 @@ class _OpenCVSource:
         self._capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
         if not self._capture.isOpened():
             self._capture.release()
-            raise UnreadableVideoError(_cannot_open_message(path, "opencv", None))
-        frame_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            raise UnreadableVideoError(cannot_open_message(path, "opencv", None))
+        # OpenCV's own count is the container's frame count, or its duration
+        # times the rate: it counts the frames an MP4 edit list trims, and a
+        # Matroska stream's start time as frames. The stream's count does not.
+        frame_count = frames_in_stream(path) or int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frames_expected: int | None = frame_count if frame_count > 0 else None
         self.fps = float(self._capture.get(cv2.CAP_PROP_FPS))
         self.width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        # FFmpeg conceals damage it can decode around: OpenCV cannot tell such frames
+        self.damaged_indices: list[int] = []
+        self.dependant_indices: list[int] = []
+        self.dropped_indices: list[int] = []
 
     def decoded_frames(self) -> Iterator[tuple[int, np.ndarray]]:
         cv2 = self._cv2
@@ -301,7 +351,12 @@ class _OpenCVSource:
         return max(self.frames_expected - (last_index + 1), 0) + OPENCV_EXTRA_FAILED_READS
 
     def _stream_index(self, last_index: int) -> int:
-        """The stream index of the frame just read, from its timestamp (OpenCV's frame counter skips failures)."""
+        """The stream index of the frame just read, from its timestamp (OpenCV's frame counter skips failures).
+
+        OpenCV measures CAP_PROP_POS_MSEC from the stream's start time, so a
+        stream that starts later than 0 (an edit list, a trimmed file) still
+        counts from 0 (tests/test_video_decode.py holds it to that).
+        """
         if self.fps <= 0:
             return last_index + 1
         milliseconds = self._capture.get(self._cv2.CAP_PROP_POS_MSEC)
@@ -313,19 +368,7 @@ class _OpenCVSource:
         self._capture.release()
 
 
-def _frame_size_from_header(path: str) -> tuple[int, int]:
-    """(width, height) of the first video stream as FFmpeg reads it from the header; (0, 0) if unknown."""
-    import av
-
-    try:
-        with av.open(path) as container:
-            context = container.streams.video[0].codec_context
-            return int(context.width), int(context.height)
-    except (av.FFmpegError, IndexError):
-        return 0, 0
-
-
-def _cannot_open_message(path: str, backend: str, backend_error: Exception | None) -> str:
+def cannot_open_message(path: str, backend: str, backend_error: Exception | None) -> str:
     """Why `backend` cannot open `path`, in words: FFmpeg's own reason when it has one."""
     import av
 
@@ -339,7 +382,7 @@ def _cannot_open_message(path: str, backend: str, backend_error: Exception | Non
                     f"FFmpeg reads its header but {backend} rejects it ({first_line}); if the file is "
                     f"cut off or damaged, try backend 'opencv', which decodes what is there"
                     if backend == "decord"
-                    else f"FFmpeg reads its header but {backend} rejects it; try backend 'decord'"
+                    else f"FFmpeg reads its header but {backend} rejects it ({first_line}); try backend 'decord'"
                 )
     except av.FFmpegError as error:
         reason = f"FFmpeg cannot read it: {error.strerror or error}"

@@ -41,12 +41,15 @@ def write_h264_video(
     crf: int = 18,
     audio: np.ndarray | None = None,
     audio_rate: int | None = None,
+    entropy_coder: str = "cabac",
 ) -> int:
     """Encode HxWx3 uint8 RGB `frames` to `path` (libx264, yuv420p) and return the frame count.
 
     `gop` is the keyframe interval in frames (None: the encoder's default).
     `crf` is x264's quality: 18 is visually lossless, 0 is lossless (larger
-    files, reproducible decoded frames). Width and height must be even, as
+    files, reproducible decoded frames). `entropy_coder` is "cabac" (x264's
+    default) or "cavlc", with which damaged slice data is sure to fail to
+    parse (see damage.cut_slice_data). Width and height must be even, as
     yuv420p requires; every frame must have the first frame's size.
     `audio`, a mono float waveform in [-1, 1] at `audio_rate` Hz starting with
     the first frame, is written as an AAC track, interleaved with the frames.
@@ -57,7 +60,7 @@ def write_h264_video(
         audio_track = None
         for frame_rgb in frames:
             if stream is None:
-                stream = _add_video_stream(container, path, frame_rgb, fps, gop, crf)
+                stream = _add_video_stream(container, path, frame_rgb, fps, gop, crf, entropy_coder)
                 audio_track = _AudioTrack(container, path, audio, audio_rate) if audio is not None else None
             _check_frame(path, frame_rgb, stream.width, stream.height, frame_count)
             rgb_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
@@ -77,7 +80,8 @@ def write_h264_video(
     return frame_count
 
 
-def _add_video_stream(container, path, first_frame: np.ndarray, fps: int, gop: int | None, crf: int):
+def _add_video_stream(container, path, first_frame: np.ndarray, fps: int, gop: int | None, crf: int,
+                      entropy_coder: str):
     """Add the H.264 stream, sized after the first frame."""
     if first_frame.ndim != 3 or first_frame.shape[2] != 3:
         raise ValueError(f"{path}: frames must be HxWx3 RGB, got shape {first_frame.shape}")
@@ -87,7 +91,11 @@ def _add_video_stream(container, path, first_frame: np.ndarray, fps: int, gop: i
     stream = container.add_stream("libx264", rate=int(fps))
     stream.width, stream.height = width, height
     stream.pix_fmt = "yuv420p"
+    if entropy_coder not in ("cabac", "cavlc"):
+        raise ValueError(f"{path}: entropy_coder must be 'cabac' or 'cavlc', got {entropy_coder!r}")
     options = {**X264_OPTIONS, "crf": str(crf)}
+    if entropy_coder == "cavlc":  # cabac is x264's default: left unset, the output stays as it always was
+        options["coder"] = "cavlc"
     if gop is not None:
         # keyint_min and no scene-cut detection as well, so that keyframes
         # fall exactly every `gop` frames

@@ -18,6 +18,7 @@ rule extract_shard:
         settings=extractor_settings,
         backend=dataset_setting("decode/backend"),
         on_unreadable=dataset_setting("decode/on_unreadable"),
+        on_damaged=dataset_setting("decode/on_damaged"),
     conda:
         "../../envs/mmfeat.yaml"
     threads: 2
@@ -29,7 +30,8 @@ rule extract_shard:
         "python -m mmfeat extract-features --dataset-root {params.root} --dataset-kind {params.kind}"
         " {params.item_arguments}"
         " --output {output} --extractor {wildcards.extractor} --settings {params.settings:q}"
-        " --backend {params.backend} --on-unreadable {params.on_unreadable} > {log} 2>&1"
+        " --backend {params.backend} --on-unreadable {params.on_unreadable} --on-damaged {params.on_damaged}"
+        " > {log} 2>&1"
 
 
 rule import_shard:
