@@ -43,9 +43,9 @@ def test_extract_features_passes_on_damaged_to_the_pyav_decoder(tmp_path):
     cut_slice_data(videos_dir / "take.mp4", 4)
     shard_path = tmp_path / "shard-0.h5"
     assert mmfeat_main([
-        "extract-features", "--videos-dir", str(videos_dir), "--video", "take", "--output", str(shard_path),
+        "extract-features", "--dataset-root", str(tmp_path), "--item", "take", "--output", str(shard_path),
         "--extractor", "i3d_tiny", "--settings", json.dumps(TINY_SETTINGS), "--backend", "pyav",
-        "--on-unreadable", "fail", "--on-damaged", "skip_until_keyframe", "--dtype", "float16",
+        "--on-unreadable", "fail", "--on-damaged", "skip_until_keyframe",
     ]) == 0
     store = FeatureStore(shard_path)
     record = store.decode_records()["take"]
