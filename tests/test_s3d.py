@@ -171,7 +171,7 @@ def test_weights_that_do_not_fit_fail_naming_the_file(tmp_path, vocabulary_file)
 
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a torch file")
-    with pytest.raises(UserError, match=r"garbage\.pth: not a readable torch file"):
+    with pytest.raises(UserError, match=r"garbage\.pth: not a readable torch checkpoint"):
         load_s3d(garbage, vocabulary_file, seed=0)
 
     with pytest.raises(UserError, match=r"absent\.pth does not exist"):

@@ -17,10 +17,10 @@ the stored frame indices.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 
+from mmfeat.commands.json_arguments import json_object
 from mmfeat.errors import UserError
 from mmfeat.video.decode import BACKENDS, ON_DAMAGED
 
@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.features.provenance import package_versions
     from mmfeat.features.store import ShardWriter
 
-    entry = complete_entry(_settings_entry(args.settings), source="--settings")
+    # its keys are checked by the registry against the schema
+    entry = complete_entry(json_object(args.settings, "--settings"), source="--settings")
     extractor = extractor_module(entry["kind"])
     settings = extractor.Settings.from_dict(entry)
     source = ItemSource(root=args.dataset_root, kind=args.dataset_kind, backend=args.backend,
@@ -126,17 +127,6 @@ def _extract_item(extractor, item, model, settings, item_id: str):
         return extractor.extract(item, model, settings)
     except ValueError as error:  # audio and text extractors: an empty text, a segment outside the clip
         raise UnreadableInputError(f"sample {item_id}: {error}") from error
-
-
-def _settings_entry(settings_json: str) -> dict:
-    """--settings as a JSON object; its keys are checked by the registry against the schema."""
-    try:
-        settings = json.loads(settings_json)
-    except json.JSONDecodeError as error:
-        raise UserError(f"--settings is not valid JSON ({error}): {settings_json!r}") from error
-    if not isinstance(settings, dict):
-        raise UserError(f"--settings must be a JSON object, got {settings_json!r}")
-    return settings
 
 
 def _decode_summary(record: dict | None) -> str:

@@ -7,11 +7,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 
 from mmfeat.align import POLICIES
-from mmfeat.errors import UserError
+from mmfeat.commands.json_arguments import json_object
 
 NAME = "train-asformer"
 HELP = "Train ASFormer on a split's training bundle and save the checkpoint."
@@ -35,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.training.asformer_split import asformer_model_settings, train_split
     from mmfeat.training.asformer_training import save_checkpoint
 
-    model_settings = asformer_model_settings(_json_object(args.model_settings), source="--model-settings")
+    model_settings = asformer_model_settings(json_object(args.model_settings, "--model-settings"),
+                                             source="--model-settings")
 
     def report_epoch(epoch: int, loss: float, accuracy: float) -> None:
         log.info("epoch %d: loss %.4f, training frame accuracy %.2f%%", epoch, loss, 100 * accuracy)
@@ -46,9 +46,3 @@ def run(args: argparse.Namespace) -> int:
     log.info("wrote %s", args.checkpoint)
     return 0
 
-
-def _json_object(text: str) -> dict:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"--model-settings is not valid JSON: {error}") from error

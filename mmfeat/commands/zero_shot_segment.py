@@ -16,10 +16,10 @@ same test videos as the trained models', for a like-for-like row in the report.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 
 from mmfeat.align import POLICIES, fill_to_label_rate
+from mmfeat.commands.json_arguments import json_object
 from mmfeat.errors import UserError
 
 NAME = "zero-shot-segment"
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--exclude {unknown}: not labels of {dataset.mapping_path}")
     excluded = {class_names.index(label) for label in args.exclude}
 
-    entry = complete_entry(_json_object(args.settings), source="--settings")
+    entry = complete_entry(json_object(args.settings, "--settings"), source="--settings")
     extractor = extractor_module(entry["kind"])
     model, weights_identity = extractor.build(extractor.Settings.from_dict(entry))
     if not hasattr(model, "embed_text"):
@@ -87,12 +87,3 @@ def run(args: argparse.Namespace) -> int:
     log.info("split %d: %d test videos segmented zero-shot, %d left out", args.split, len(sequences), len(left_out))
     return 0
 
-
-def _json_object(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"--settings is not valid JSON: {error}") from error
-    if not isinstance(value, dict):
-        raise UserError(f"--settings must be a JSON object, got {text!r}")
-    return value

@@ -28,7 +28,7 @@ from torch import nn
 
 from mmfeat.errors import UserError
 from mmfeat.features.provenance import file_sha256
-from mmfeat.models.state_dicts import check_state_dict_fits
+from mmfeat.models.state_dicts import check_state_dict_fits, load_torch_file
 
 EMBEDDING_DIM = 512  # the joint text-video space of the release
 MIXED_5C_DIM = 1024  # channels of mixed_5c, the pooled visual feature
@@ -334,17 +334,7 @@ def _read_state_dict(weights_path: Path) -> dict[str, torch.Tensor]:
     Files written before torch 0.4.1 have no `num_batches_tracked`; torch's own
     strict load fills them in, so we do too (they play no part in eval mode).
     """
-    if not weights_path.is_file():
-        raise UserError(
-            f"S3D weights file {weights_path} does not exist; point `weights` at the HowTo100M "
-            "release's s3d_howto100m.pth or set it to null for random weights"
-        )
-    try:
-        state_dict = torch.load(weights_path, map_location="cpu", weights_only=True)
-    except Exception as error:  # any unreadable file ends here, whatever torch's reason
-        raise UserError(
-            f"{weights_path}: not a readable torch file ({error}); use the release's s3d_howto100m.pth"
-        ) from error
+    state_dict = load_torch_file(weights_path, release="the HowTo100M release's s3d_howto100m.pth")
     if not isinstance(state_dict, Mapping):
         raise UserError(
             f"{weights_path}: holds a {type(state_dict).__name__}, not a state_dict; expected {RELEASE_NAME}"

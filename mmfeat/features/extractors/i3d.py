@@ -36,7 +36,7 @@ from mmfeat.errors import UserError
 from mmfeat.features.extractors.clips import batched, centred_clips, resized_centre_crop
 from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem
 from mmfeat.features.provenance import file_sha256
-from mmfeat.models.state_dicts import check_state_dict_fits
+from mmfeat.models.state_dicts import check_state_dict_fits, load_torch_file
 
 log = logging.getLogger(__name__)
 
@@ -190,15 +190,7 @@ def _keep_pooled_trunk(model: nn.Module) -> None:
 
 def _load_checkpoint(model: nn.Module, weights_path: Path) -> None:
     """Load a pytorchvideo checkpoint ({"model_state": ...}) or a bare state_dict, strictly."""
-    if not weights_path.is_file():
-        raise UserError(
-            f"I3D weights file {weights_path} does not exist; point `weights` at a local "
-            "I3D_8x8_R50.pyth (pytorchvideo's model zoo) or set it to null for random weights"
-        )
-    try:
-        checkpoint = torch.load(weights_path, map_location="cpu", weights_only=True)
-    except Exception as error:  # any unreadable file ends here, whatever torch's reason
-        raise UserError(f"{weights_path}: not a readable torch checkpoint ({error})") from error
+    checkpoint = load_torch_file(weights_path, release="pytorchvideo's I3D_8x8_R50.pyth")
     # pytorchvideo's .pyth files hold the state_dict under "model_state"; a bare one is accepted too
     state_dict = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, Mapping) else checkpoint
     check_state_dict_fits(model, state_dict, str(weights_path),
