@@ -25,7 +25,7 @@ def test_lists_skipped_frames_and_flags_kept_frames_decoded_from_damaged_ones(tm
         for video_id, record in records.items():
             shard.add_video(video_id, np.zeros((1, 2)), np.array([0]), {"source": "video"})
             shard.add_decode_record(video_id, record)
-    section = _decode_section(FeatureStore(tmp_path / "shard-0.h5"), splits=[]).splitlines()
+    section = _decode_section({"i3d": FeatureStore(tmp_path / "shard-0.h5")}, splits=[]).splitlines()
     assert ("- 4 videos decoded; 10 damaged frames skipped in 3 videos; "
             "5 frames decoded from damaged frames kept, flagged below.") in section
     assert "| kept-dependants | 20 | 19 | 4 | 5-9 | pyav |" in section
