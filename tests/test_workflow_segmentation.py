@@ -68,7 +68,7 @@ def test_report_compares_i3d_s3d_and_zero_shot_on_the_same_splits(demo_run):
         for split in (1, 2, 3):
             assert (workdir / f"results/tiny-salads/{method}/{features}/split{split}/metrics.json").is_file()
     # zero-shot never predicts the excluded labels
-    for predictions in (workdir / "results/tiny-salads/zero-shot/s3d-tiny").glob("split*/predictions/*"):
+    for predictions in (workdir / "results/tiny-salads/zero-shot/s3d-tiny").glob("split*/predictions/[!.]*"):
         assert not {"action_start", "action_end"} & set(read_prediction_file(predictions))
     s3d = FeatureStore(sorted((workdir / "results/tiny-salads/features/s3d-tiny").glob("shard-*.h5")))
     video = s3d.videos()[0]
