@@ -5,13 +5,14 @@
 
 Debian's packages (slurmctld, slurmd, slurm-client, munge; `.ci/run` installs them when
 it runs as root) and root are needed; `missing_requirements()` says what is missing.
-Everything the daemons write (key, state, spool, logs, sockets) stays in the given
-folder, they listen on free ports of 127.0.0.1 and talk through their own munge socket,
-so a SLURM or munge already on the machine is left alone. The cluster has no accounting
-database: finished jobs stay visible to `squeue` for MinJobAge seconds, and the job
-completion log (jobcomp/filetxt) records every job that ended. The node declares fake
-GPUs (gres `gpu:fake`, no device files) so jobs that ask for GPUs are scheduled as on a
-real cluster; what they run sees no GPU.
+Everything the daemons write (key, config, state, spool, logs, sockets) stays in the
+given folder; they listen on free ports of 127.0.0.1 and talk through their own munge
+socket, and slurmd sees the folder's config at /etc/slurm only in a mount namespace of its
+own, so a SLURM or munge already on the machine is left alone. The cluster has no
+accounting database: finished jobs stay visible to `squeue` for MinJobAge seconds, and the
+job completion log (jobcomp/filetxt, read by `sacct --completion`) records every job that
+ended. The node declares two fake GPUs (gres `gpu:fake`) so jobs that ask for GPUs are
+scheduled as on a real cluster; what they run sees no GPU.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ FAKE_GPU_MODEL = "fake"
 FAKE_GPU_DEVICES = ("/dev/null", "/dev/zero")
 MIN_JOB_AGE = 600  # seconds a finished job stays in squeue: the only status source without accounting
 START_TIMEOUT = 60  # seconds for the node to come up; the daemons start in a few seconds
+STOP_TIMEOUT = 30  # seconds for cancelled jobs to end before the daemons are stopped
 COMMANDS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel", "sacct", "unshare")
 
 
@@ -97,7 +99,8 @@ class LocalSlurm:
                        "slurmctld.log", "slurmd.log")
 
     def _write_config(self, controller_port: int, node_port: int) -> None:
-        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+        # Half the machine's memory: jobs are scheduled against it, nothing enforces it.
+        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20 // 2
         directory = self.directory
         self.conf.write_text(f"""\
 ClusterName=mmfeattest
@@ -131,14 +134,14 @@ GresTypes=gpu
 NodeName={self.node} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={memory_mb} Gres=gpu:{FAKE_GPU_MODEL}:{len(FAKE_GPU_DEVICES)} State=UNKNOWN
 PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 """)
-        # SLURM counts a GPU per device file; any character devices do, as nothing binds them here.
+        # SLURM counts a GPU per device file; any character device does, as nothing binds them here.
         (self.conf.parent / "gres.conf").write_text("AutoDetect=off\n" + "".join(
             f"Name=gpu Type={FAKE_GPU_MODEL} File={device}\n" for device in FAKE_GPU_DEVICES))
 
     def _launch(self, name: str, command: list[str]) -> None:
-        output = open(self.directory / "log" / f"{name}.out", "wb")
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
-                                   env=self.environment(), start_new_session=True)
+        with open(self.directory / "log" / f"{name}.out", "wb") as output:
+            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
+                                       env=self.environment(), start_new_session=True)
         self._daemons.append((name, process))
 
     def _node_is_idle(self) -> bool:
@@ -158,6 +161,11 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
             time.sleep(0.5)
         raise RuntimeError(f"timed out after {START_TIMEOUT} s waiting for {what}:\n" + self.log_tails(*logs))
 
+    def _unfinished_jobs(self) -> list[str]:
+        result = subprocess.run(["squeue", "--noheader", "--states=PENDING,RUNNING,COMPLETING", "--format=%i"],
+                                capture_output=True, text=True, env=self.environment(), timeout=20)
+        return result.stdout.split()
+
     def log_tails(self, *names: str) -> str:
         """The last lines of the named files in the log folder, for error messages."""
         tails = []
@@ -168,10 +176,13 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
         return "\n".join(tails)
 
     def stop(self) -> None:
-        """Cancels what is left of the jobs, then stops the daemons, newest first."""
-        if any(name == "slurmctld" and process.poll() is None for name, process in self._daemons):
+        """Cancels the jobs still queued or running, then stops the daemons, newest first."""
+        if all(process.poll() is None for _, process in self._daemons) and len(self._daemons) == 3:
             subprocess.run(["scancel", "--full", "--partition", PARTITION], env=self.environment(),
                            capture_output=True, timeout=30)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while self._unfinished_jobs() and time.monotonic() < deadline:
+                time.sleep(0.5)
         for name, process in reversed(self._daemons):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

@@ -27,7 +27,7 @@ SLURM_PROFILE = REPO / "profiles" / "slurm"
 LOCAL_PROFILE = REPO / "profiles" / "local"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 CPU_RULES = {"make_demo_tiny-salads", "train_asformer", "predict_asformer", "evaluate_split", "segmentation_report"}
-RUN_TIMEOUT = 1200  # seconds; the run takes about 4 minutes on 2 cores
+RUN_TIMEOUT = 1200  # seconds; the run took 6 minutes on 2 cores shared with other work
 
 
 def dry_run_resources(workdir: Path, *arguments: str) -> dict[str, list[dict[str, str]]]:
@@ -64,7 +64,7 @@ def test_slurm_profile_gives_extraction_a_gpu_and_the_cpu_stages_none(tmp_path):
 
 
 def test_slurm_profile_asks_more_memory_on_each_retry(tmp_path):
-    # --attempt sets the attempt number the jobs start from, as a retry would
+    # --attempt (snakemake's own, for the jobs it submits) sets the attempt the jobs start from, as a retry would
     first = dry_run_resources(tmp_path, "--profile", str(SLURM_PROFILE))
     third = dry_run_resources(tmp_path, "--profile", str(SLURM_PROFILE), "--attempt", "3")
     for rule in first:
