@@ -153,8 +153,17 @@ def slurm_jobs(cluster: LocalSlurm) -> dict[str, dict[str, str]]:
     return jobs
 
 
-def completed_jobs(cluster: LocalSlurm) -> set[str]:
-    """The ids of the jobs that SLURM's job completion log records as completed (sacct --completion)."""
+def completion_records(cluster: LocalSlurm) -> dict[str, dict[str, str]]:
+    """Job id -> its record in SLURM's job completion log (JobState, Partition, ...), kept for good."""
+    records = {}
+    for line in cluster.jobcomp_log.read_text().splitlines():
+        fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+        records[fields["JobId"]] = fields
+    return records
+
+
+def completed_by_sacct(cluster: LocalSlurm) -> set[str]:
+    """The ids of the jobs `sacct --completion` (SLURM's reader of that log) lists as completed."""
     result = subprocess.run(["sacct", "--completion", "--noheader", "--parsable2", "--format=JobID,State"],
                             capture_output=True, text=True, env=cluster.environment(), timeout=30, check=True)
     return {line.split("|")[0] for line in result.stdout.splitlines() if line.endswith("|COMPLETED")}
@@ -174,13 +183,18 @@ def test_slurm_run_reaches_the_report_with_every_job_through_slurm(slurm_run, sl
         "rule_make_demo_tiny-salads": 1, "rule_extract_shard": 2, "rule_train_asformer": 3,
         "group_evaluate_evaluate_split_predict_asformer": 3, "rule_segmentation_report": 1,
     }
+    records = completion_records(slurm_cluster)
+    assert set(records) == {job_id for ids in job_ids_by_folder.values() for job_id in ids}  # no other job, no retry
+    completed = completed_by_sacct(slurm_cluster)
     seen = slurm_jobs(slurm_cluster)
-    completed = completed_jobs(slurm_cluster)
     for folder, job_ids in job_ids_by_folder.items():
         for job_id in job_ids:
+            record = records[job_id]
+            assert record["JobState"] == "COMPLETED" and job_id in completed, (folder, record)
+            assert record["Partition"] == PARTITION, (folder, record)
+            assert job_id in seen, f"job {job_id} ({folder}) left squeue: the run took over MinJobAge"
             job = seen[job_id]
-            assert job["state"] == "COMPLETED" and job_id in completed, (folder, job_id, job)
-            assert job["partition"] == PARTITION, (folder, job)
+            assert job["state"] == "COMPLETED" and job["partition"] == PARTITION, (folder, job)
             if folder.startswith("rule_"):
                 assert job["comment"].startswith(folder), (folder, job)
             # the extraction jobs, and only they, asked SLURM for a GPU of the configured model
