@@ -138,10 +138,10 @@ class _Stage(nn.Module):
             x = self.dropout(x.unsqueeze(2)).squeeze(2)
         # Masking here keeps the conv bias off padded frames, which the dilated
         # convolutions of the first layer would otherwise read.
-        features = self.conv_1x1(x * frame_mask) * frame_mask
+        features = pointwise_conv(self.conv_1x1, x * frame_mask) * frame_mask
         for layer in self.layers:
             features = layer(features, frame_mask, previous_features)
-        return self.conv_out(features) * frame_mask, features
+        return pointwise_conv(self.conv_out, features) * frame_mask, features
 
 
 class _DilatedFeedForward(nn.Module):
@@ -174,7 +174,7 @@ class _AttModule(nn.Module):
         local = self.feed_forward(x)
         normalised = masked_instance_norm(local, frame_mask)
         out = self.alpha * self.att_layer(normalised, frame_mask, previous_features) + local
-        out = self.dropout(self.conv_1x1(out))
+        out = self.dropout(pointwise_conv(self.conv_1x1, out))
         return (x + out) * frame_mask
 
 
@@ -199,10 +199,11 @@ class _AttLayer(nn.Module):
         if values_source is None:
             raise ValueError("a decoder layer needs the previous stage's features")
         attended = sliding_window_attention(
-            self.query_conv(x), self.key_conv(x), self.value_conv(values_source),
+            pointwise_conv(self.query_conv, x), pointwise_conv(self.key_conv, x),
+            pointwise_conv(self.value_conv, values_source),
             frame_mask, self.window_mask, self.block_length,
         )
-        return self.conv_out(F.relu(attended)) * frame_mask
+        return pointwise_conv(self.conv_out, F.relu(attended)) * frame_mask
 
 
 def build_window_mask(block_length: int, window: WindowKind) -> torch.Tensor:
@@ -228,7 +229,12 @@ def sliding_window_attention(query: torch.Tensor, key: torch.Tensor, value: torc
     """Attention output (B, Cv, T) where each block of queries sees its extended window.
 
     query/key are (B, Cq, T), value (B, Cv, T), frame_mask (B, 1, T). Weights are the
-    softmax times the mask, not renormalised, as in the official code.
+    softmax of the scores plus log(mask + 1e-6), times the mask, not renormalised, as
+    in the official code. Where all rows of window_mask are equal (the "official"
+    window) the mask depends on the key only: its log goes in as an additive bias of
+    one row per block, and the multiplication after the softmax moves onto the values
+    (exact, as the mask is 0 or 1), so that a fused attention kernel does the rest
+    without the (blocks, bl, width) masks and weights ever being stored.
     """
     frames = query.shape[-1]
     half = block_length // 2
@@ -245,12 +251,32 @@ def sliding_window_attention(query: torch.Tensor, key: torch.Tensor, value: torc
     key_windows = extended_windows(key * frame_mask)
     value_windows = extended_windows(value * frame_mask)
     key_valid = extended_windows(frame_mask).squeeze(1).unsqueeze(2)  # (B, blocks, 1, width)
-    final_mask = window_mask * key_valid  # (B, blocks, bl, width)
-
-    scores = torch.einsum("bcnq,bcnw->bnqw", query_blocks, key_windows) / math.sqrt(query.shape[1])
-    weights = F.softmax(scores + torch.log(final_mask + 1e-6), dim=-1) * final_mask
-    attended = torch.einsum("bnqw,bcnw->bcnq", weights, value_windows)
+    scale = 1.0 / math.sqrt(query.shape[1])
+    if torch.equal(window_mask, window_mask[:1].expand_as(window_mask)):
+        final_mask = window_mask[:1] * key_valid  # (B, blocks, 1, width): per key only
+        # (B, blocks, frames, C) with blocks as heads; the fused kernel needs C contiguous
+        attended = F.scaled_dot_product_attention(
+            query_blocks.permute(0, 2, 3, 1).contiguous(),
+            key_windows.permute(0, 2, 3, 1).contiguous(),
+            (value_windows.permute(0, 2, 3, 1) * final_mask.transpose(2, 3)).contiguous(),
+            attn_mask=torch.log(final_mask + 1e-6),
+            scale=scale,
+        ).permute(0, 3, 1, 2)  # (B, Cv, blocks, bl)
+    else:
+        final_mask = window_mask * key_valid  # (B, blocks, bl, width)
+        scores = torch.einsum("bcnq,bcnw->bnqw", query_blocks, key_windows) * scale
+        weights = F.softmax(scores + torch.log(final_mask + 1e-6), dim=-1) * final_mask
+        attended = torch.einsum("bnqw,bcnw->bcnq", weights, value_windows)
     return attended.flatten(2)[..., :frames]
+
+
+def pointwise_conv(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """conv(x) for a kernel-size-1 Conv1d, as a matrix product: 2-3x faster than conv1d on CPU."""
+    weight = conv.weight.squeeze(-1)
+    bias = conv.bias.unsqueeze(-1)
+    if x.shape[0] == 1:
+        return torch.addmm(bias, weight, x[0]).unsqueeze(0)
+    return torch.baddbmm(bias, weight.expand(x.shape[0], -1, -1), x)
 
 
 def masked_instance_norm(x: torch.Tensor, frame_mask: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
