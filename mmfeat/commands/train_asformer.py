@@ -61,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     log.info("split %d: training on %d videos (%d left out), %s", args.split, len(sequences), len(left_out),
              json.dumps(training))
 
-    def report_epoch(epoch: int, loss: float, accuracy: float) -> None:
-        log.info("epoch %d: loss %.4f, training frame accuracy %.2f%%", epoch, loss, 100 * accuracy)
+    def report_epoch(row: dict, seconds: float) -> None:
+        log.info("epoch %d/%d: loss %.4f, training frame accuracy %.2f%%, lr %.3g, %.1f s", row["epoch"],
+                 settings.epochs, row["loss"], 100 * row["accuracy"], row["lr"], seconds)
 
     history = train_asformer(model, [(s.features, s.labels) for s in sequences], settings, on_epoch=report_epoch)
     save_checkpoint(args.checkpoint, model, model_config, extra={
