@@ -168,3 +168,16 @@ def test_block_loop_model_reproduces_official_outputs_and_matches_mmfeat(officia
     assert np.abs(loop_out - reference["out"]).max() < 1e-5
     model = ASFormer.from_official(_official_state_dict(reference))
     assert np.abs(_run(model, reference["x"], np.ones((1, x.shape[-1]), np.float32)) - loop_out).max() < 1e-5
+
+
+def test_official_window_runs_on_the_fused_attention_kernel():
+    """The speed comes from the fused kernel: inputs it refuses (e.g. strided channels) fail here."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    torch.manual_seed(0)
+    model = ASFormer(input_dim=8, num_classes=3, num_layers=4)
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        model(torch.randn(1, 8, 64), torch.ones(1, 64)).sum().backward()  # no block padding
+        mask = torch.ones(2, 61)
+        mask[1, 40:] = 0
+        model(torch.randn(2, 8, 61), mask).sum().backward()

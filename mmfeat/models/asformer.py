@@ -230,12 +230,62 @@ def sliding_window_attention(query: torch.Tensor, key: torch.Tensor, value: torc
 
     query/key are (B, Cq, T), value (B, Cv, T), frame_mask (B, 1, T). Weights are the
     softmax of the scores plus log(mask + 1e-6), times the mask, not renormalised, as
-    in the official code. Where all rows of window_mask are equal (the "official"
-    window) the mask depends on the key only: its log goes in as an additive bias of
-    one row per block, and the multiplication after the softmax moves onto the values
-    (exact, as the mask is 0 or 1), so that a fused attention kernel does the rest
-    without the (blocks, bl, width) masks and weights ever being stored.
+    in the official code. Keys and values on padded frames are zeroed, so that their
+    (masked) scores equal those of the zero padding a lone video gets, and batching
+    does not change the softmax sum.
     """
+    if torch.equal(window_mask, window_mask[:1].expand_as(window_mask)):
+        return _shared_window_attention(query, key, value, frame_mask, window_mask[0], block_length)
+    return _per_query_window_attention(query, key, value, frame_mask, window_mask, block_length)
+
+
+def _shared_window_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                             frame_mask: torch.Tensor, key_window: torch.Tensor,
+                             block_length: int) -> torch.Tensor:
+    """sliding_window_attention where all queries of a block share one window (the official one).
+
+    The mask then depends on the key only: its log goes in as an additive bias of one
+    row per block, and the multiplication after the softmax moves onto the values
+    (exact, as the mask is 0 or 1), so a fused attention kernel does the rest without
+    the (blocks, bl, width) scores, masks and weights ever being stored. Frames go
+    last-but-one, channels last, as the kernel wants them.
+    """
+    batch, _, frames = query.shape
+    half = block_length // 2
+    num_blocks = -(-frames // block_length)
+    block_padding = num_blocks * block_length - frames
+    window_padding = (half, half + block_padding)
+    key_windows = _block_windows(F.pad((key * frame_mask).transpose(1, 2), (0, 0, *window_padding)),
+                                 block_length, key_window.shape[0])
+    value_windows = _block_windows(F.pad((value * frame_mask).transpose(1, 2), (0, 0, *window_padding)),
+                                   block_length, key_window.shape[0])
+    key_valid = _block_windows(F.pad(frame_mask[:, 0], window_padding), block_length, key_window.shape[0])
+    final_mask = (key_window * key_valid).unsqueeze(-1)  # (B, blocks, width, 1)
+    query_blocks = F.pad(query.transpose(1, 2), (0, 0, 0, block_padding)).unflatten(1, (num_blocks, block_length))
+    attended = F.scaled_dot_product_attention(  # blocks act as heads; the kernel needs channels contiguous
+        query_blocks.contiguous(), key_windows.contiguous(), (value_windows * final_mask).contiguous(),
+        attn_mask=torch.log(final_mask + 1e-6).transpose(2, 3),  # (B, blocks, 1, width)
+        scale=1.0 / math.sqrt(query.shape[1]),
+    )  # (B, blocks, bl, Cv)
+    return attended.flatten(1, 2)[:, :frames].transpose(1, 2)
+
+
+def _block_windows(padded: torch.Tensor, block_length: int, width: int) -> torch.Tensor:
+    """(B, L, ...) padded frames -> (B, blocks, width, ...): block n's window starts at frame n * bl.
+
+    A window of two block lengths is two neighbouring blocks side by side: built by one
+    concatenation, whose gradient is two slices, not the scatter of an unfold.
+    """
+    if width == 2 * block_length:
+        blocks = padded.unflatten(1, (-1, block_length))
+        return torch.cat([blocks[:, :-1], blocks[:, 1:]], dim=2)
+    return padded.unfold(1, width, block_length).movedim(-1, 2)
+
+
+def _per_query_window_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                                frame_mask: torch.Tensor, window_mask: torch.Tensor,
+                                block_length: int) -> torch.Tensor:
+    """sliding_window_attention with the (blocks, bl, width) masks and weights written out."""
     frames = query.shape[-1]
     half = block_length // 2
     num_blocks = -(-frames // block_length)
@@ -245,28 +295,14 @@ def sliding_window_attention(query: torch.Tensor, key: torch.Tensor, value: torc
     def extended_windows(t: torch.Tensor) -> torch.Tensor:  # (B, C, T) -> (B, C, blocks, width)
         return F.pad(t, (half, half + block_padding)).unfold(-1, width, block_length)
 
-    # Zeroed keys on padded frames make their (masked) scores equal to those of the
-    # zero padding a lone video gets, so batching does not change the softmax sum.
     query_blocks = F.pad(query, (0, block_padding)).unflatten(-1, (num_blocks, block_length))
     key_windows = extended_windows(key * frame_mask)
     value_windows = extended_windows(value * frame_mask)
     key_valid = extended_windows(frame_mask).squeeze(1).unsqueeze(2)  # (B, blocks, 1, width)
-    scale = 1.0 / math.sqrt(query.shape[1])
-    if torch.equal(window_mask, window_mask[:1].expand_as(window_mask)):
-        final_mask = window_mask[:1] * key_valid  # (B, blocks, 1, width): per key only
-        # (B, blocks, frames, C) with blocks as heads; the fused kernel needs C contiguous
-        attended = F.scaled_dot_product_attention(
-            query_blocks.permute(0, 2, 3, 1).contiguous(),
-            key_windows.permute(0, 2, 3, 1).contiguous(),
-            (value_windows.permute(0, 2, 3, 1) * final_mask.transpose(2, 3)).contiguous(),
-            attn_mask=torch.log(final_mask + 1e-6),
-            scale=scale,
-        ).permute(0, 3, 1, 2)  # (B, Cv, blocks, bl)
-    else:
-        final_mask = window_mask * key_valid  # (B, blocks, bl, width)
-        scores = torch.einsum("bcnq,bcnw->bnqw", query_blocks, key_windows) * scale
-        weights = F.softmax(scores + torch.log(final_mask + 1e-6), dim=-1) * final_mask
-        attended = torch.einsum("bnqw,bcnw->bcnq", weights, value_windows)
+    final_mask = window_mask * key_valid  # (B, blocks, bl, width)
+    scores = torch.einsum("bcnq,bcnw->bnqw", query_blocks, key_windows) / math.sqrt(query.shape[1])
+    weights = F.softmax(scores + torch.log(final_mask + 1e-6), dim=-1) * final_mask
+    attended = torch.einsum("bnqw,bcnw->bcnq", weights, value_windows)
     return attended.flatten(2)[..., :frames]
 
 
