@@ -89,8 +89,8 @@ def main() -> None:
                 "FeatureStore(8 shards)": lambda: FeatureStore(sorted(folder.glob("*.h5"))),
             },
         }
-        print("| case | reader | ms median (min-max) | store / this |")
-        print("|------|--------|--------------------:|-------------:|")
+        print("| case | reader | ms median (min-max) | store time / this time, median of repetitions |")
+        print("|------|--------|--------------------:|----------------------------------------------:|")
         for case, readers in cases.items():
             seconds = alternate_timings(readers, args.repeats)
             store_name = next(iter(readers))
