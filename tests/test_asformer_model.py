@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from mmfeat.errors import UserError
-from mmfeat.models.asformer import ASFormer, build_window_mask, masked_instance_norm
+from mmfeat.models.asformer import ASFormer, build_window_mask, masked_instance_norm, sliding_window_attention
 
 torch.set_num_threads(1)
 
@@ -23,6 +24,14 @@ def official(reference_dir: Path) -> dict[str, np.ndarray]:
 def _all_frames(official: dict[str, np.ndarray]) -> np.ndarray:
     """The (1, T) mask of the reference input: one unpadded video."""
     return np.ones((1, official["x"].shape[-1]), dtype=np.float32)
+@pytest.fixture(scope="module")
+def official_loop(repo_root: Path):
+    """benchmarks/asformer_official_loop.py: the official code's way, a Python loop over blocks."""
+    spec = importlib.util.spec_from_file_location(
+        "asformer_official_loop", repo_root / "benchmarks" / "asformer_official_loop.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _official_state_dict(official: dict[str, np.ndarray], prefix: str = "") -> dict[str, torch.Tensor]:
@@ -117,3 +126,65 @@ def test_window_masks():
 def test_rejects_unknown_window():
     with pytest.raises(ValueError, match="per_query"):
         ASFormer(input_dim=4, num_classes=3, window="global")
+
+
+@pytest.mark.parametrize("window", ["official", "per_query"])
+@pytest.mark.parametrize("block_length", [1, 2, 4, 16, 64])
+def test_vectorised_attention_equals_block_loop(official_loop, window, block_length):
+    torch.manual_seed(block_length)
+    frames = 131  # not a multiple of any block length above 1: the last block is padded
+    query, key = torch.randn(1, 8, frames), torch.randn(1, 8, frames)
+    value = torch.randn(1, 6, frames)
+    window_mask = build_window_mask(block_length, window)
+    valid = torch.ones(1, 1, frames)
+    valid[..., 100:] = 0  # a masked tail, as the official code's mask argument allows
+    expected = official_loop.sliding_window_attention_loop(query, key, value, valid, window_mask.unsqueeze(0))
+    attended = sliding_window_attention(query, key, value, valid, window_mask, block_length)
+    torch.testing.assert_close(attended * valid, expected, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("window", ["official", "per_query"])
+def test_vectorised_attention_of_a_padded_batch_equals_block_loop_per_video(official_loop, window):
+    torch.manual_seed(5)
+    block_length, lengths = 16, (75, 40)
+    query, key = torch.randn(2, 8, 75), torch.randn(2, 8, 75)
+    value = torch.randn(2, 6, 75)
+    frame_mask = torch.zeros(2, 1, 75)
+    for row, frames in enumerate(lengths):
+        frame_mask[row, :, :frames] = 1
+    window_mask = build_window_mask(block_length, window)
+    batched = sliding_window_attention(query, key, value, frame_mask, window_mask, block_length)
+    for row, frames in enumerate(lengths):
+        alone = official_loop.sliding_window_attention_loop(
+            query[row : row + 1, :, :frames], key[row : row + 1, :, :frames], value[row : row + 1, :, :frames],
+            torch.ones(1, 1, frames), window_mask.unsqueeze(0))
+        torch.testing.assert_close(batched[row : row + 1, :, :frames], alone, atol=1e-6, rtol=1e-5)
+
+
+def test_block_loop_model_reproduces_official_outputs_and_matches_mmfeat(official_loop, reference_dir):
+    """The benchmark's loop model is the official computation, so mmfeat's speed is compared like for like."""
+    with np.load(reference_dir / "asformer_official_small_io.npz") as arrays:
+        reference = {key: arrays[key] for key in arrays.files}
+    num_decoders, num_layers, r1, r2, num_f_maps, input_dim, num_classes = (int(v) for v in reference["config"])
+    loop_model = official_loop.OfficialLoopASFormer(input_dim, num_classes, num_decoders, num_layers,
+                                                    num_f_maps, r1, r2).eval()
+    loop_model.load_state_dict(_official_state_dict(reference), strict=True)
+    x = torch.from_numpy(reference["x"])
+    with torch.no_grad():
+        loop_out = loop_model(x, torch.ones(1, num_classes, x.shape[-1])).numpy()
+    assert np.abs(loop_out - reference["out"]).max() < 1e-5
+    model = ASFormer.from_official(_official_state_dict(reference))
+    assert np.abs(_run(model, reference["x"], np.ones((1, x.shape[-1]), np.float32)) - loop_out).max() < 1e-5
+
+
+def test_official_window_runs_on_the_fused_attention_kernel():
+    """The speed comes from the fused kernel: inputs it refuses (e.g. strided channels) fail here."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    torch.manual_seed(0)
+    model = ASFormer(input_dim=8, num_classes=3, num_layers=4)
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        model(torch.randn(1, 8, 64), torch.ones(1, 64)).sum().backward()  # no block padding
+        mask = torch.ones(2, 61)
+        mask[1, 40:] = 0
+        model(torch.randn(2, 8, 61), mask).sum().backward()

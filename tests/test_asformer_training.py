@@ -117,8 +117,10 @@ def test_on_epoch_reports_each_epoch():
     reported = []
     model = _new_model()
     history = train_asformer(model, _synthetic_sequences()[:2], TrainSettings.from_config(dict(epochs=2, device="cpu")),
-                             on_epoch=lambda *row: reported.append(row))
-    assert reported == [(row["epoch"], row["loss"], row["accuracy"]) for row in history]
+                             on_epoch=lambda row, seconds: reported.append((row, seconds)))
+    assert [row for row, _ in reported] == history
+    assert all(row.keys() == {"epoch", "loss", "accuracy", "lr"} for row in history)
+    assert all(0 < seconds < 60 for _, seconds in reported)
 
 
 def test_checkpoint_round_trip_gives_identical_predictions(trained, tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mmfeat.errors import UserError
-from mmfeat.video.damage import cut_slice_data, damage_packets, keyframe_indices, make_unreadable
+from mmfeat.video.damage import damage_packets, keyframe_indices, make_unreadable
 from mmfeat.video.decode import BACKENDS, UnreadableVideoError, open_video
 from mmfeat.video.encode import write_h264_video
 

@@ -37,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
     model_settings = asformer_model_settings(json_object(args.model_settings, "--model-settings"),
                                              source="--model-settings")
 
-    def report_epoch(epoch: int, loss: float, accuracy: float) -> None:
-        log.info("epoch %d: loss %.4f, training frame accuracy %.2f%%", epoch, loss, 100 * accuracy)
+    def report_epoch(row: dict, seconds: float) -> None:
+        log.info("epoch %d/%d: loss %.4f, training frame accuracy %.2f%%, lr %.3g, %.1f s", row["epoch"],
+                 model_settings["training"]["epochs"], row["loss"], 100 * row["accuracy"], row["lr"], seconds)
 
     trained = train_split(SegmentationDataset(args.dataset_root), FeatureStore(args.features), args.split,
                           model_settings, args.alignment, on_epoch=report_epoch)

@@ -135,10 +135,10 @@ class _Stage(nn.Module):
             x = self.dropout(x.unsqueeze(2)).squeeze(2)
         # Masking here keeps the conv bias off padded frames, which the dilated
         # convolutions of the first layer would otherwise read.
-        features = self.conv_1x1(x * frame_mask) * frame_mask
+        features = pointwise_conv(self.conv_1x1, x * frame_mask) * frame_mask
         for layer in self.layers:
             features = layer(features, frame_mask, previous_features)
-        return self.conv_out(features) * frame_mask, features
+        return pointwise_conv(self.conv_out, features) * frame_mask, features
 
 
 class _DilatedFeedForward(nn.Module):
@@ -171,7 +171,7 @@ class _AttModule(nn.Module):
         local = self.feed_forward(x)
         normalised = masked_instance_norm(local, frame_mask)
         out = self.alpha * self.att_layer(normalised, frame_mask, previous_features) + local
-        out = self.dropout(self.conv_1x1(out))
+        out = self.dropout(pointwise_conv(self.conv_1x1, out))
         return (x + out) * frame_mask
 
 
@@ -196,10 +196,11 @@ class _AttLayer(nn.Module):
         if values_source is None:
             raise ValueError("a decoder layer needs the previous stage's features")
         attended = sliding_window_attention(
-            self.query_conv(x), self.key_conv(x), self.value_conv(values_source),
+            pointwise_conv(self.query_conv, x), pointwise_conv(self.key_conv, x),
+            pointwise_conv(self.value_conv, values_source),
             frame_mask, self.window_mask, self.block_length,
         )
-        return self.conv_out(F.relu(attended)) * frame_mask
+        return pointwise_conv(self.conv_out, F.relu(attended)) * frame_mask
 
 
 def build_window_mask(block_length: int, window: WindowKind) -> torch.Tensor:
@@ -225,8 +226,63 @@ def sliding_window_attention(query: torch.Tensor, key: torch.Tensor, value: torc
     """Attention output (B, Cv, T) where each block of queries sees its extended window.
 
     query/key are (B, Cq, T), value (B, Cv, T), frame_mask (B, 1, T). Weights are the
-    softmax times the mask, not renormalised, as in the official code.
+    softmax of the scores plus log(mask + 1e-6), times the mask, not renormalised, as
+    in the official code. Keys and values on padded frames are zeroed, so that their
+    (masked) scores equal those of the zero padding a lone video gets, and batching
+    does not change the softmax sum.
     """
+    if torch.equal(window_mask, window_mask[:1].expand_as(window_mask)):
+        return _shared_window_attention(query, key, value, frame_mask, window_mask[0], block_length)
+    return _per_query_window_attention(query, key, value, frame_mask, window_mask, block_length)
+
+
+def _shared_window_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                             frame_mask: torch.Tensor, key_window: torch.Tensor,
+                             block_length: int) -> torch.Tensor:
+    """sliding_window_attention where all queries of a block share one window (the official one).
+
+    The mask then depends on the key only: its log goes in as an additive bias of one
+    row per block, and the multiplication after the softmax moves onto the values
+    (exact, as the mask is 0 or 1), so a fused attention kernel does the rest without
+    the (blocks, bl, width) scores, masks and weights ever being stored. Frames go
+    last-but-one, channels last, as the kernel wants them.
+    """
+    batch, _, frames = query.shape
+    half = block_length // 2
+    num_blocks = -(-frames // block_length)
+    block_padding = num_blocks * block_length - frames
+    window_padding = (half, half + block_padding)
+    key_windows = _block_windows(F.pad((key * frame_mask).transpose(1, 2), (0, 0, *window_padding)),
+                                 block_length, key_window.shape[0])
+    value_windows = _block_windows(F.pad((value * frame_mask).transpose(1, 2), (0, 0, *window_padding)),
+                                   block_length, key_window.shape[0])
+    key_valid = _block_windows(F.pad(frame_mask[:, 0], window_padding), block_length, key_window.shape[0])
+    final_mask = (key_window * key_valid).unsqueeze(-1)  # (B, blocks, width, 1)
+    query_blocks = F.pad(query.transpose(1, 2), (0, 0, 0, block_padding)).unflatten(1, (num_blocks, block_length))
+    attended = F.scaled_dot_product_attention(  # blocks act as heads; the kernel needs channels contiguous
+        query_blocks.contiguous(), key_windows.contiguous(), (value_windows * final_mask).contiguous(),
+        attn_mask=torch.log(final_mask + 1e-6).transpose(2, 3),  # (B, blocks, 1, width)
+        scale=1.0 / math.sqrt(query.shape[1]),
+    )  # (B, blocks, bl, Cv)
+    return attended.flatten(1, 2)[:, :frames].transpose(1, 2)
+
+
+def _block_windows(padded: torch.Tensor, block_length: int, width: int) -> torch.Tensor:
+    """(B, L, ...) padded frames -> (B, blocks, width, ...): block n's window starts at frame n * bl.
+
+    A window of two block lengths is two neighbouring blocks side by side: built by one
+    concatenation, whose gradient is two slices, not the scatter of an unfold.
+    """
+    if width == 2 * block_length:
+        blocks = padded.unflatten(1, (-1, block_length))
+        return torch.cat([blocks[:, :-1], blocks[:, 1:]], dim=2)
+    return padded.unfold(1, width, block_length).movedim(-1, 2)
+
+
+def _per_query_window_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                                frame_mask: torch.Tensor, window_mask: torch.Tensor,
+                                block_length: int) -> torch.Tensor:
+    """sliding_window_attention with the (blocks, bl, width) masks and weights written out."""
     frames = query.shape[-1]
     half = block_length // 2
     num_blocks = -(-frames // block_length)
@@ -236,18 +292,24 @@ def sliding_window_attention(query: torch.Tensor, key: torch.Tensor, value: torc
     def extended_windows(t: torch.Tensor) -> torch.Tensor:  # (B, C, T) -> (B, C, blocks, width)
         return F.pad(t, (half, half + block_padding)).unfold(-1, width, block_length)
 
-    # Zeroed keys on padded frames make their (masked) scores equal to those of the
-    # zero padding a lone video gets, so batching does not change the softmax sum.
     query_blocks = F.pad(query, (0, block_padding)).unflatten(-1, (num_blocks, block_length))
     key_windows = extended_windows(key * frame_mask)
     value_windows = extended_windows(value * frame_mask)
     key_valid = extended_windows(frame_mask).squeeze(1).unsqueeze(2)  # (B, blocks, 1, width)
     final_mask = window_mask * key_valid  # (B, blocks, bl, width)
-
     scores = torch.einsum("bcnq,bcnw->bnqw", query_blocks, key_windows) / math.sqrt(query.shape[1])
     weights = F.softmax(scores + torch.log(final_mask + 1e-6), dim=-1) * final_mask
     attended = torch.einsum("bnqw,bcnw->bcnq", weights, value_windows)
     return attended.flatten(2)[..., :frames]
+
+
+def pointwise_conv(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """conv(x) for a kernel-size-1 Conv1d, as a matrix product: 2-3x faster than conv1d on CPU."""
+    weight = conv.weight.squeeze(-1)
+    bias = conv.bias.unsqueeze(-1)
+    if x.shape[0] == 1:
+        return torch.addmm(bias, weight, x[0]).unsqueeze(0)
+    return torch.baddbmm(bias, weight.expand(x.shape[0], -1, -1), x)
 
 
 def masked_instance_norm(x: torch.Tensor, frame_mask: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

@@ -49,7 +49,7 @@ def asformer_model_settings(entry: dict, source: str = "the model settings") -> 
 
 
 def train_split(dataset: SegmentationDataset, store: FeatureStore, split: int, model_settings: dict, alignment: str,
-                on_epoch: Callable[[int, float, float], None] | None = None) -> TrainedModel:
+                on_epoch: Callable[[dict, float], None] | None = None) -> TrainedModel:
     """Train a new ASFormer on the split's training videos; `model_settings` has its defaults filled."""
     training = model_settings["training"]
     settings = TrainSettings.from_config(training)

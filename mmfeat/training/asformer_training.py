@@ -13,6 +13,7 @@ they are padded to the longest, with target -100 and mask 0 on the padding.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -90,13 +91,14 @@ def train_asformer(
     model: ASFormer,
     sequences: Sequence[tuple[np.ndarray, np.ndarray]],
     settings: TrainSettings,
-    on_epoch: Callable[[int, float, float], None] | None = None,
+    on_epoch: Callable[[dict, float], None] | None = None,
 ) -> list[dict]:
     """Train in place on (features (D, T), labels (T,)) pairs; one history row per epoch.
 
     Each row holds epoch (from 1), loss (mean over batches), accuracy (training frame
     accuracy of the last stage) and lr (the rate used in that epoch). on_epoch gets
-    (epoch, loss, accuracy) after each epoch.
+    (that row, the epoch's wall-clock seconds) after each epoch; the seconds stay out
+    of the history so that the same settings give the same history.
     """
     _check_sequences(sequences, model.num_classes)
     _seed_everything(settings.seed)
@@ -109,7 +111,9 @@ def train_asformer(
         optimizer, mode="min", factor=settings.plateau_factor, patience=settings.plateau_patience
     )
     history: list[dict] = []
-    for epoch in tqdm(range(1, settings.epochs + 1), desc="ASFormer epochs", disable=None):
+    progress = tqdm(range(1, settings.epochs + 1), desc="ASFormer epochs", disable=None)
+    for epoch in progress:
+        started = time.perf_counter()
         model.train()
         lr = float(optimizer.param_groups[0]["lr"])
         order = order_generator.permutation(len(sequences))
@@ -131,9 +135,11 @@ def train_asformer(
         epoch_loss = loss_sum / num_batches
         accuracy = correct / counted
         scheduler.step(epoch_loss)
-        history.append({"epoch": epoch, "loss": epoch_loss, "accuracy": accuracy, "lr": lr})
+        row = {"epoch": epoch, "loss": epoch_loss, "accuracy": accuracy, "lr": lr}
+        history.append(row)
+        progress.set_postfix(loss=f"{epoch_loss:.4f}", lr=f"{lr:.2g}")
         if on_epoch is not None:
-            on_epoch(epoch, epoch_loss, accuracy)
+            on_epoch(dict(row), time.perf_counter() - started)
     return history
 
 
