@@ -209,5 +209,6 @@ def test_a_real_layout_dataset_finds_its_videos_by_extension(demo_run, tmp_path)
     real_config.write_text(yaml.safe_dump(real))
     result = snakemake(workdir, "--configfile", str(real_config), "--dry-run", "--cores", "1",
                        "results/users-salads/report.md")
-    assert re.search(r"^extract_shard\s+4$", result.stdout, re.MULTILINE), result.stdout[-3000:]  # i3d and s3d, 2 shards each
+    # i3d and s3d, 2 shards each
+    assert re.search(r"^extract_shard\s+4$", result.stdout, re.MULTILINE), result.stdout[-3000:]
     assert "results/tiny-salads/dataset/videos/rgb-01-1.mp4" in result.stdout
