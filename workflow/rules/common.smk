@@ -14,6 +14,7 @@ from mmfeat.errors import UserError
 from mmfeat.features.extractors import extractor_module
 from mmfeat.features.sharding import videos_in_shard
 from mmfeat.features.video_files import find_video_file
+from mmfeat.snakemake_list_changes import repair_params_change_listing
 
 # Rules run `python -m mmfeat`. Without a rule conda env (--use-conda sets
 # CONDA_PREFIX), that is the interpreter snakemake runs in, even when its
@@ -29,6 +30,10 @@ shell.prefix(
         "REPOSITORY", str(workflow.basedir)
     )
 )
+
+# `snakemake --list-changes params` must list only what a params change affects
+# (see the module); the dry run is right already.
+repair_params_change_listing()
 
 NAME_PATTERN = "[A-Za-z0-9][A-Za-z0-9_.-]*"
 
