@@ -1,6 +1,6 @@
 # mmfeat: raw videos -> features in HDF5 shards -> trained models -> report.
 #
-#     snakemake --cores 8                                   # the embedded demos (rule all)
+#     snakemake --cores 8                                   # the embedded demos (rule all; with no demo, every report)
 #     snakemake --cores 8 results/50salads/report.md        # with the real 50Salads in data/50salads
 #     snakemake --cores 8 results/urfunny/report.md         # with the real UR-FUNNY v2 in data/urfunny
 #     snakemake --cores 8 --configfile tests/configs/tiny.yaml   # a named config

@@ -5,7 +5,10 @@
 
 Each `FEATURES_DIR/{ID}.npy` holds a (D, T) array, the layout the MS-TCN and
 ASFormer authors published; it is stored transposed, as (T, D), with frame
-indices 0..T-1, so that imported and extracted features read alike.
+indices 0..T-1, so that imported and extracted features read alike. Before
+anything is written, every file's shape is checked from its header: files whose
+D differs from the others', and, with --ground-truth-dir, files saved as (T, D)
+(see mmfeat.datasets.precomputed_features), fail the import naming the file.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mmfeat.datasets.mstcn_files import read_frame_labels
+from mmfeat.datasets.precomputed_features import dimension_problems, npy_shape, orientation_problem
 from mmfeat.errors import UserError
 
 NAME = "import-features"
@@ -35,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--output", required=True, metavar="SHARD.h5", help="the shard to write")
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored feature type")
+    parser.add_argument("--ground-truth-dir", metavar="DIR",
+                        help="the dataset's groundTruth/ folder: each file's T is checked against {ID}.txt's length")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.features.store import ShardWriter
 
     features_dir = Path(args.features_dir)
+    ground_truth_dir = Path(args.ground_truth_dir) if args.ground_truth_dir else None
+    check_shapes({video_id: features_dir / f"{video_id}.npy" for video_id in args.item}, ground_truth_dir)
     settings = {"kind": EXTRACTOR, "layout": "(D, T) per video, stored as (T, D)"}
     versions = package_versions()
     with ShardWriter(args.output, EXTRACTOR, settings, dtype=args.dtype) as shard:
@@ -59,6 +68,23 @@ def run(args: argparse.Namespace) -> int:
             shard.add_video(video_id, features, np.arange(len(features), dtype=np.int64), provenance)
             log.info("%s: %d frames x %d features from %s", video_id, *features.shape, npy_path)
     return 0
+
+
+def check_shapes(npy_paths: dict[str, Path], ground_truth_dir: Path | None) -> None:
+    """Raise a UserError listing the files saved as (T, D) (when the ground truth is given)
+    and those whose feature dimension D differs from the others'."""
+    shapes = {path: npy_shape(path) for path in npy_paths.values()}
+    problems = []
+    if ground_truth_dir is not None:
+        for video_id, path in npy_paths.items():
+            label_frames = len(read_frame_labels(ground_truth_dir / f"{video_id}.txt"))
+            problem = orientation_problem(path, shapes[path], label_frames)
+            if problem:
+                problems.append(problem)
+                del shapes[path]  # its D is unknown: left out of the comparison
+    problems += dimension_problems(shapes)
+    if problems:
+        raise UserError("cannot import these features:\n  " + "\n  ".join(problems))
 
 
 def load_published_features(npy_path: Path) -> np.ndarray:

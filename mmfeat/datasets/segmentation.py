@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mmfeat.datasets.mstcn_files import read_bundle, read_frame_labels, read_mapping
+from mmfeat.datasets.roots import require_dataset_root
 from mmfeat.errors import UserError
 
 DATA_SECTION_HINT = "see README.md, section 'Data', for the expected layout"
@@ -24,9 +25,7 @@ class SegmentationDataset:
     """Read access to one dataset root; every error names the file that is wrong."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise UserError(f"dataset root {self.root} does not exist; {DATA_SECTION_HINT}")
+        self.root = require_dataset_root(root, DATA_SECTION_HINT)
         if not self.mapping_path.is_file():
             raise UserError(f"{self.mapping_path} is missing; {DATA_SECTION_HINT}")
 
@@ -54,9 +53,12 @@ class SegmentationDataset:
             raise UserError(f"{self.ground_truth_dir} is missing; {DATA_SECTION_HINT}")
         return sorted(path.stem for path in self.ground_truth_dir.glob("*.txt"))
 
+    def ground_truth_path(self, video_id: str) -> Path:
+        return self.ground_truth_dir / f"{video_id}.txt"
+
     def label_names(self, video_id: str) -> list[str]:
         """The per-frame label names of one video, as written in its groundTruth file."""
-        path = self.ground_truth_dir / f"{video_id}.txt"
+        path = self.ground_truth_path(video_id)
         if not path.is_file():
             raise UserError(f"{path} is missing: video {video_id!r} has no ground truth; {DATA_SECTION_HINT}")
         return read_frame_labels(path)
@@ -68,7 +70,7 @@ class SegmentationDataset:
         unknown = next(((line, name) for line, name in enumerate(names, 1) if name not in index), None)
         if unknown is not None:
             line, name = unknown
-            raise UserError(f"{self.ground_truth_dir / (video_id + '.txt')}, line {line}: label {name!r} "
+            raise UserError(f"{self.ground_truth_path(video_id)}, line {line}: label {name!r} "
                             f"is not in {self.mapping_path}")
         return np.array([index[name] for name in names], dtype=np.int64)
 
@@ -78,8 +80,18 @@ class SegmentationDataset:
         return self.root / "splits" / f"{part}.split{split}.bundle"
 
     def split_video_ids(self, part: str, split: int) -> list[str]:
-        """Video ids of a split's train or test bundle, in the bundle's order."""
+        """Video ids of a split's train or test bundle, in the bundle's order.
+
+        A listed video without a groundTruth file is an error naming both files:
+        the workflow lists a dataset's videos from groundTruth/, so such a video
+        would otherwise look like one whose features are missing.
+        """
         path = self.bundle_path(part, split)
         if not path.is_file():
             raise UserError(f"{path} is missing; {DATA_SECTION_HINT}")
-        return [Path(name).stem for name in read_bundle(path)]
+        video_ids = [Path(name).stem for name in read_bundle(path)]
+        for video_id in video_ids:
+            if not self.ground_truth_path(video_id).is_file():
+                raise UserError(f"{path} lists video {video_id!r}, but {self.ground_truth_path(video_id)} is "
+                                "missing; add its ground truth, or remove the video from the bundle")
+        return video_ids

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from mmfeat.datasets.roots import require_dataset_root
 from mmfeat.errors import UserError
 
 FOLD_NAMES = ("train", "dev", "test")
@@ -106,9 +107,7 @@ class URFunnyDataset:
     """Read access to one UR-FUNNY v2 root; every error names the file that is wrong."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise UserError(f"dataset root {self.root} does not exist; {DATA_SECTION_HINT}")
+        self.root = require_dataset_root(root, DATA_SECTION_HINT)
 
     @property
     def folds_path(self) -> Path:

@@ -40,6 +40,9 @@ def load_sequences(dataset: SegmentationDataset, store: FeatureStore, video_ids:
     available = set(store.videos())
     sequences, left_out = [], {}
     for video_id in video_ids:
+        if not dataset.ground_truth_path(video_id).is_file():
+            raise UserError(f"video {video_id!r} has no ground truth: {dataset.ground_truth_path(video_id)} is "
+                            "missing; add it, or remove the video from the split's bundles")
         if video_id not in available:
             if video_id in excluded_in_store:
                 left_out[video_id] = excluded_in_store[video_id]
@@ -49,7 +52,23 @@ def load_sequences(dataset: SegmentationDataset, store: FeatureStore, video_ids:
                             f"and is not listed as excluded; rerun the feature extraction")
         sequences.append(_load_one(dataset, store, video_id, decode_records.get(video_id), policy, sample_rate,
                                    output))
+    _require_one_feature_dimension(sequences, store)
     return sequences, left_out
+
+
+def _require_one_feature_dimension(sequences: list[VideoSequence], store: FeatureStore) -> None:
+    """A UserError naming the first video whose feature dimension differs from the first video's
+    (the model would stop with a bare shape error naming no video)."""
+    if not sequences:
+        return
+    first = sequences[0]
+    for sequence in sequences[1:]:
+        if sequence.features.shape[0] != first.features.shape[0]:
+            source = store.provenance(sequence.video_id).get("source_file", "its features in the store")
+            raise UserError(
+                f"video {sequence.video_id!r} has {sequence.features.shape[0]} feature dimensions, video "
+                f"{first.video_id!r} {first.features.shape[0]}: every video's features must come from the same "
+                f"extractor; replace {source} and import or extract the features again")
 
 
 def _load_one(dataset: SegmentationDataset, store: FeatureStore, video_id: str,

@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 
 from mmfeat.datasets.segmentation import SegmentationDataset
+from mmfeat.datasets.segmentation_check import check_segmentation_dataset
 from mmfeat.datasets.urfunny import URFunnyDataset
 from mmfeat.demo.salads import demo_video_ids
 from mmfeat.demo.urfunny import demo_sample_ids
@@ -14,6 +15,7 @@ from mmfeat.errors import UserError
 from mmfeat.features.extractors import extractor_module
 from mmfeat.features.sharding import videos_in_shard
 from mmfeat.features.video_files import find_video_file
+from mmfeat.snakemake_list_changes import repair_params_change_listing
 
 # Rules run `python -m mmfeat`. Without a rule conda env (--use-conda sets
 # CONDA_PREFIX), that is the interpreter snakemake runs in, even when its
@@ -24,11 +26,31 @@ SHELL_PREFIX = (
     'printenv CONDA_PREFIX >/dev/null || export PATH="INTERPRETER_DIR:$PATH"; '
     'export PYTHONPATH="REPOSITORY${{PYTHONPATH:+:$PYTHONPATH}}"; '
 )
+# Every rule sends its command's output to its log (`... > {log} 2>&1`), so a failing
+# job would show the terminal only its shell command and exit status. When a command
+# fails, this prints the last lines of the log it wrote to (the path after its final
+# `>`) to stderr, where snakemake shows them: the error that names the file and the fix.
+# Progress bars rewrite their line with carriage returns: each update becomes a line.
+FAILED_LOG_TAIL_LINES = 12
+SHOW_FAILED_LOG = (
+    "mmfeat_log_pattern='> ([^ ]+) 2>&1$'; "
+    "trap 'mmfeat_status=$?; "
+    "if [[ $BASH_COMMAND =~ $mmfeat_log_pattern && -s ${{BASH_REMATCH[1]}} ]]; then "
+    'echo "exit status $mmfeat_status; the last lines of ${{BASH_REMATCH[1]}}:" >&2; '
+    'tail -n LINES "${{BASH_REMATCH[1]}}" | tr "\\r" "\\n" | grep -v "^[[:space:]]*$" '
+    '| tail -n LINES | sed "s/^/    /" >&2 || true; '
+    "fi' ERR; "
+).replace("LINES", str(FAILED_LOG_TAIL_LINES))
 shell.prefix(
     SHELL_PREFIX.replace("INTERPRETER_DIR", str(Path(sys.executable).parent)).replace(
         "REPOSITORY", str(workflow.basedir)
     )
+    + SHOW_FAILED_LOG
 )
+
+# `snakemake --list-changes params` must list only what a params change affects
+# (see the module); the dry run is right already.
+repair_params_change_listing()
 
 NAME_PATTERN = "[A-Za-z0-9][A-Za-z0-9_.-]*"
 
@@ -43,8 +65,11 @@ wildcard_constraints:
 
 
 def default_targets():
-    """The demo report of every demo dataset: what `snakemake` builds with no target."""
-    return [f"results/{name}/report.md" for name, dataset in config["datasets"].items() if "demo" in dataset]
+    """What `snakemake` builds with no target: the report of every demo dataset, or, in a
+    config without a demo, the report of every dataset (such a config is the user's own:
+    building nothing would leave them guessing the targets)."""
+    demos = [name for name, dataset in config["datasets"].items() if "demo" in dataset]
+    return [f"results/{name}/report.md" for name in demos or config["datasets"]]
 
 
 def dataset_config(dataset):
@@ -66,17 +91,33 @@ def datasets_of_kind(kind):
 
 @cache  # the config does not change during a run, and planning asks once per job
 def dataset_item_ids(dataset):
-    """Every item (video or sample) of the dataset: from the config for a demo, else from its files."""
+    """Every item (video or sample) of the dataset: from the config for a demo, else from its
+    files, once they passed the dataset's checks (see check_dataset)."""
     cfg = dataset_config(dataset)
     humor = cfg["kind"] == "humor"
     if "demo" in cfg:
         return tuple(demo_sample_ids(cfg["demo"]["samples"]) if humor else demo_video_ids(cfg["demo"]["videos"]))
     try:
+        check_dataset(dataset)
         if humor:
             return tuple(URFunnyDataset(dataset_root(dataset)).sample_ids())
         return tuple(SegmentationDataset(dataset_root(dataset)).video_ids())
     except UserError as error:
         raise ValueError(f"dataset {dataset!r} (datasets.{dataset}.root in the config): {error}") from error
+
+
+def check_dataset(dataset):
+    """Fail while planning, before any job, on what would otherwise stop training after the
+    feature extraction: labels, mapping, bundles, precomputed .npy shapes; for humour, the
+    release's samples when `on_problem: fail`. Checked here rather than in a rule that every
+    job depends on: a rule's output upstream of the extraction would rerun every shard after
+    a fixed label. A demo's files do not exist yet when the jobs are planned; its generator
+    writes them in the checked layout."""
+    cfg = dataset_config(dataset)
+    if cfg["kind"] == "humor":
+        URFunnyDataset(dataset_root(dataset)).check(on_problem=cfg["on_problem"])
+    else:
+        check_segmentation_dataset(dataset_root(dataset), cfg["splits"], cfg["features"]["precomputed"])
 
 
 def feature_shards(dataset, feature_set):

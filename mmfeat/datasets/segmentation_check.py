@@ -1,0 +1,78 @@
+"""Check a segmentation dataset's labels, mapping, bundles and precomputed features, once, up front.
+
+    from mmfeat.datasets.segmentation_check import check_segmentation_dataset
+    check_segmentation_dataset("data/50salads", splits=5, precomputed=True)   # raises UserError listing problems
+
+The workflow calls this while it plans the jobs (workflow/rules/common.smk), so
+that an unknown label, an empty ground-truth file, a bundle listing a video
+without ground truth or a transposed .npy stops the run before any feature is
+extracted, with every problem listed at once, each naming its file. Only the
+.npy headers are read, so the check costs little more than reading the labels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmfeat.datasets.precomputed_features import dimension_problems, npy_shape, orientation_problem
+from mmfeat.datasets.segmentation import SegmentationDataset
+from mmfeat.errors import UserError
+
+MAX_LISTED_PROBLEMS = 20  # enough to see the pattern; the rest are counted
+
+
+def check_segmentation_dataset(root: str | Path, splits: int, precomputed: bool) -> None:
+    """Raise a UserError listing every problem of the dataset at `root`; return when there is none.
+
+    A mapping.txt that cannot be read (a line that is not '<index> <label>', an
+    index or a label listed twice) is raised at once: the labels cannot be
+    checked without it.
+    """
+    dataset = SegmentationDataset(root)
+    dataset.class_index  # noqa: B018 -- read first: every label is checked against it
+    video_ids = dataset.video_ids()
+    problems: list[str] = []
+    if not video_ids:
+        problems.append(f"{dataset.ground_truth_dir} holds no <video>.txt ground-truth file")
+    label_frames: dict[str, int | None] = {}  # None: the labels cannot be read (a problem listed)
+    for video_id in video_ids:
+        try:
+            label_frames[video_id] = len(dataset.labels(video_id))
+        except UserError as error:
+            label_frames[video_id] = None
+            problems.append(str(error))
+    for split in range(1, splits + 1):
+        for part in ("train", "test"):
+            try:
+                dataset.split_video_ids(part, split)
+            except UserError as error:
+                problems.append(str(error))
+    if precomputed:
+        problems += _precomputed_feature_problems(dataset.root / "features", label_frames)
+    if problems:
+        raise UserError(_problem_list(dataset.root, problems))
+
+
+def _precomputed_feature_problems(features_dir: Path, label_frames: dict[str, int | None]) -> list[str]:
+    """Missing or unreadable .npy files, transposed ones, and ones whose D differs from the rest."""
+    problems, oriented_shapes = [], {}  # the D of a transposed file is unknown: left out of the comparison
+    for video_id, frames in label_frames.items():
+        path = features_dir / f"{video_id}.npy"
+        try:
+            shape = npy_shape(path)
+        except UserError as error:
+            problems.append(str(error))
+            continue
+        problem = orientation_problem(path, shape, frames) if frames is not None else None
+        if problem:
+            problems.append(problem)
+        else:
+            oriented_shapes[path] = shape
+    return problems + dimension_problems(oriented_shapes)
+
+
+def _problem_list(root: Path, problems: list[str]) -> str:
+    listed = problems[:MAX_LISTED_PROBLEMS]
+    more = len(problems) - len(listed)
+    return (f"the dataset at {root} has {len(problems)} problem(s); fix them and run again:\n  "
+            + "\n  ".join(listed) + (f"\n  ... and {more} more" if more else ""))
