@@ -3,10 +3,11 @@
 ZERO_SHOT = "zero-shot"  # the results folder of zero-shot segmentation, in place of a model's name
 
 
+@cache  # every train, predict, evaluate and report job asks for the same list
 def segmentation_label_files(dataset):
     """mapping.txt, the ground truth of every video and every split bundle."""
     root = dataset_root(dataset)
-    return (
+    return tuple(
         [root / "mapping.txt"]
         + [root / "groundTruth" / f"{video}.txt" for video in dataset_item_ids(dataset)]
         + [root / "splits" / f"{part}.split{k}.bundle" for k in split_numbers(dataset) for part in ("train", "test")]
