@@ -104,3 +104,18 @@ def segmentation_report_settings(wildcards):
                   if name in config["extractors"]}
     return json.dumps({"dataset": cfg, "extractors": extractors, "model": config["models"][cfg["model"]]},
                       sort_keys=True)
+
+
+def segmentation_report_benchmarks(wildcards):
+    """The benchmark file of every heavy job the report's runs depend on: its "Time per stage"."""
+    dataset = wildcards.dataset
+    extracted = [name for name in dict.fromkeys(feature_set for _, feature_set in segmentation_runs(dataset))
+                 if name != "precomputed"]
+    files = [f"results/{dataset}/benchmarks/extract_shard/{name}/shard-{k}.tsv"
+             for name in extracted for k in range(dataset_config(dataset)["features"]["num_shards"])]
+    for method, feature_set in segmentation_runs(dataset):
+        stages = ["zero_shot_split"] if method == ZERO_SHOT else ["train_asformer", "predict_asformer"]
+        model_folder = "" if method == ZERO_SHOT else f"{method}/"
+        files += [f"results/{dataset}/benchmarks/{stage}/{model_folder}{feature_set}/split{k}.tsv"
+                  for stage in stages for k in split_numbers(dataset)]
+    return files
