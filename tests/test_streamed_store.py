@@ -49,7 +49,8 @@ def test_streamed_rows_equal_a_whole_array_write(tmp_path, rows, dtype):
 
 def test_named_interval_rows_stream_with_their_names(tmp_path):
     chunks = [Extracted(features=np.ones((1, 3), np.float32) * k, positions=np.array([[k, k + 1.5]]),
-                        position_kind=TIME_INTERVAL, row_names=[name]) for k, name in enumerate(["punchline", "context"])]
+                        position_kind=TIME_INTERVAL, row_names=[name])
+              for k, name in enumerate(["punchline", "context"])]
     with ShardWriter(tmp_path / "shard.h5", "roberta", {"kind": "roberta"}, dtype="float32") as shard:
         shard.add_extracted_chunks("sample-1", iter(chunks), {"source": "text"})
     store = FeatureStore(tmp_path / "shard.h5")

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mmfeat.devices import resolve_device
     from mmfeat.features.extractors import complete_entry, extractor_module
-    from mmfeat.features.inputs import ItemSource, UnreadableInputError, open_item
+    from mmfeat.features.inputs import ItemSource, UnreadableInputError, open_item, progress_interval
     from mmfeat.features.provenance import package_versions
     from mmfeat.features.store import ShardWriter
 
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         "versions": package_versions(decoder_backend=args.backend if extractor.INPUT == "video" else None),
     }
     with ShardWriter(args.output, args.extractor, settings.to_dict(), dtype=entry["dtype"]) as shard:
-        for item_id in tqdm(args.item, desc="items", unit="item"):
+        for item_id in tqdm(args.item, desc="items", unit="item", mininterval=progress_interval()):
             started = time.perf_counter()
             try:
                 with open_item(extractor.INPUT, source, item_id) as opened:

@@ -195,7 +195,8 @@ class ShardWriter:
     def _append(self, video_id: str, first: Extracted, chunk: Extracted) -> None:
         """Append one chunk's rows; every chunk must match the first in kind, widths and outputs."""
         if (chunk.position_kind != first.position_kind or chunk.features.shape[1:] != first.features.shape[1:]
-                or sorted(chunk.outputs) != sorted(first.outputs) or (chunk.row_names is None) != (first.row_names is None)):
+                or sorted(chunk.outputs) != sorted(first.outputs)
+                or (chunk.row_names is None) != (first.row_names is None)):
             raise ValueError(f"a chunk of {video_id!r} does not match its first chunk (position kind, feature "
                              f"width, outputs and row names must stay the same)")
         position_dtype = np.float64 if chunk.position_kind == "time_interval" else np.int64
