@@ -95,7 +95,8 @@ def write_dataset_and_config(workdir: Path, videos: int, shards: int) -> Path:
     config_path.write_text(
         f"datasets:\n  {DATASET}:\n    kind: segmentation\n    root: {root}\n"
         f"    features:\n      video: [{', '.join(EXTRACTORS)}]\n      num_shards: {shards}\n"
-        f"    zero_shot:\n      extractor: s3d-a\n    decode:\n      backend: decord\n    splits: 5\n    model: asformer\n"
+        f"    zero_shot:\n      extractor: s3d-a\n    decode:\n      backend: decord\n"
+        f"    splits: 5\n    model: asformer\n"
         f"extractors:\n{extractor_lines}"
         f"models:\n  asformer:\n    kind: asformer\n"
     )
