@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", default=(0, 60, 600), help="video lengths; 0: no video")
     parser.add_argument("--size", type=int, nargs=2, default=(64, 48), metavar=("W", "H"))
     parser.add_argument("--repeats", type=int, default=2, help="runs per case, each in a fresh process")
+    parser.add_argument("--backend", default="decord", help="the video decoder (decode.BACKENDS)")
     parser.add_argument("--stride", type=int, default=SETTINGS["stride"], help="keep every k-th frame")
     parser.add_argument("--repeat-of", type=int, metavar="FRAMES",
                         help="make a video of a multiple of FRAMES by repeating that shorter one's packets "
@@ -78,7 +79,8 @@ def main() -> None:
                 partial_path.rename(video_path)
             shard_path = Path(workdir) / f"{video_id}.h5"
             runs = [
-                run_extraction(dataset_root, video_id if frame_count > 0 else None, shard_path, settings)
+                run_extraction(dataset_root, video_id if frame_count > 0 else None, shard_path, settings,
+                               args.backend)
                 for _ in range(args.repeats)
             ]
             peaks_mb = [peak_mb for peak_mb, _ in runs]
@@ -86,7 +88,7 @@ def main() -> None:
             rows.append((frame_count, stored_feature_count(shard_path, video_id), best_seconds, peaks_mb))
 
     print(f"| frames | features stored | seconds (best) | peak RSS MB (lowest-highest of {args.repeats}) "
-          f"| features as float32 MB |  ({width}x{height}, stride {args.stride}, load average "
+          f"| features as float32 MB |  ({width}x{height}, {args.backend}, stride {args.stride}, load average "
           f"{os.getloadavg()[0]:.1f})")
     print("|-------:|----------------:|---------------:|------------------------------:|-----------------------:|")
     for frame_count, feature_count, seconds, peaks_mb in rows:
@@ -98,7 +100,7 @@ def main() -> None:
 
 
 def run_extraction(dataset_root: Path, video_id: str | None, shard_path: Path,
-                   settings: dict) -> tuple[float, float]:
+                   settings: dict, backend: str = "decord") -> tuple[float, float]:
     """Run the extraction job in a fresh process; return its peak RSS in MB and its wall time in seconds."""
     command = [
         sys.executable, "-m", "mmfeat", "extract-features",
@@ -106,7 +108,7 @@ def run_extraction(dataset_root: Path, video_id: str | None, shard_path: Path,
         "--output", str(shard_path),
         "--extractor", "bench",
         "--settings", json.dumps({**settings, "dtype": "float16"}),
-        "--backend", "decord", "--on-unreadable", "fail",
+        "--backend", backend, "--on-unreadable", "fail",
     ]  # fmt: skip
     if video_id is not None:
         command[4:4] = ["--item", video_id]
