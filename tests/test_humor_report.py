@@ -131,3 +131,10 @@ def test_demo_note_names_random_and_small_networks_and_features_are_listed(resul
     features = report.split("## Features and weights\n", 1)[1]
     assert "pretrained `facebook/wav2vec2-base`" in features and "file `s3d.pt` (sha256 00ff)" in features
     assert "settings: layers 2" in features
+
+
+def test_time_per_stage_closes_the_report(results, tmp_path):
+    report = write(results, tmp_path, stage_times={"extract_shard": [3.0, 5.0], "humor_experiment": [40.25]})
+    assert report.rstrip().endswith("| humor_experiment | 1 | 40.2 | 40.2 | 40.2 |")
+    assert table_lines(report, "Time per stage")[1] == "| extract_shard | 2 | 8.0 | 4.0 | 5.0 |"
+    assert "## Time per stage" not in write(results, tmp_path)

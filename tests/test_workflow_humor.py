@@ -50,6 +50,9 @@ def test_the_report_has_the_study_tables_the_baseline_and_the_demo_notice(humor_
     assert "majority class of train" in report and "**Demo.**" in report
     assert "random" in report  # the random wav2vec2 and I3D are named as such
     assert list((humor_run / "results/tiny-funny/figures").glob("*.png"))
+    # text, audio and video extractors, one shard each; one experiment
+    for stage, jobs in (("extract_shard", 3), ("humor_experiment", 1)):
+        assert re.search(rf"^\| {stage} \| {jobs} \|( [\d.]+ \|){{3}}$", report, re.MULTILINE), stage
 
 
 def test_the_clip_without_audio_and_the_id_without_video_are_excluded_and_listed(humor_run):

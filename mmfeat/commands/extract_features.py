@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mmfeat.devices import resolve_device
     from mmfeat.features.extractors import complete_entry, extractor_module
-    from mmfeat.features.inputs import ItemSource, UnreadableInputError, open_item
+    from mmfeat.features.inputs import ItemSource, UnreadableInputError, open_item, progress_interval
     from mmfeat.features.provenance import package_versions
     from mmfeat.features.store import ShardWriter
 
@@ -94,14 +94,22 @@ def run(args: argparse.Namespace) -> int:
     provenance = {
         "weights": weights_identity,
         "device": str(resolve_device(settings.device)),
+        "compute_dtype": _compute_dtype(model),  # float16 for I3D on a GPU
         "versions": package_versions(decoder_backend=args.backend if extractor.INPUT == "video" else None),
     }
     with ShardWriter(args.output, args.extractor, settings.to_dict(), dtype=entry["dtype"]) as shard:
-        for item_id in tqdm(args.item, desc="items", unit="item"):
+        for item_id in tqdm(args.item, desc="items", unit="item", mininterval=progress_interval()):
             started = time.perf_counter()
             try:
                 with open_item(extractor.INPUT, source, item_id) as opened:
-                    extracted = _extract_item(extractor, opened.item, model, settings, item_id)
+                    attrs = {**provenance, **opened.provenance}
+                    if hasattr(extractor, "extract_chunks"):  # rows appended as made: memory does not grow
+                        shape = shard.add_extracted_chunks(item_id, extractor.extract_chunks(opened.item, model,
+                                                                                             settings), attrs)
+                    else:
+                        extracted = _extract_item(extractor, opened.item, model, settings, item_id)
+                        shard.add_extracted(item_id, extracted, attrs)
+                        shape = extracted.features.shape
             except UnreadableInputError as error:
                 if args.on_unreadable == "fail":
                     raise UserError(f"{error} (set {ON_UNREADABLE_CONFIG_KEY}: skip in the dataset's config, "
@@ -109,10 +117,9 @@ def run(args: argparse.Namespace) -> int:
                 log.warning("skipping %s: %s", item_id, error)
                 shard.exclude_video(item_id, str(error))
                 continue
-            shard.add_extracted(item_id, extracted, {**provenance, **opened.provenance})
             if opened.decode_record is not None:
                 shard.add_decode_record(item_id, opened.decode_record)
-            log.info("%s: %d rows of %d features%s, %.1f s", item_id, *extracted.features.shape,
+            log.info("%s: %d rows of %d features%s, %.1f s", item_id, *shape,
                      _decode_summary(opened.decode_record), time.perf_counter() - started)
     return 0
 
@@ -134,3 +141,9 @@ def _decode_summary(record: dict | None) -> str:
         return ""
     return (f" from {record['frames_decoded']} decoded frames "
             f"({len(record['skipped_indices'])} skipped as damaged)")
+
+
+def _compute_dtype(model) -> str | None:
+    """The dtype of the model's weights (float16 on a GPU where the extractor chose half precision)."""
+    parameter = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    return None if parameter is None else str(parameter.dtype).removeprefix("torch.")

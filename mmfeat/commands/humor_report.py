@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", choices=HUMOR_REFERENCES,
                         help="add the study's and published results on the real dataset")
     parser.add_argument("--skipped", help="JSON file {sample id: reason} of samples left out upstream")
+    parser.add_argument("--benchmarks", nargs="*", default=[], metavar="TSV",
+                        help="Snakemake benchmark files, results/{dataset}/benchmarks/{stage}/...: time per stage")
     parser.add_argument("--demo", action="store_true",
                         help="the data is a demo: say that the numbers are not comparable")
 
@@ -37,11 +39,13 @@ def run(args: argparse.Namespace) -> int:
     # heavy imports here, so that `mmfeat --help` does not load matplotlib
     from mmfeat.humor.results import load_results
     from mmfeat.reports.humor_report import write_humor_report
+    from mmfeat.reports.stage_times import read_stage_times
 
     results = load_results(args.results)
     skipped = read_skipped(args.skipped) if args.skipped else {}
     write_humor_report(results, Path(args.output), Path(args.figures_dir), name=args.name,
-                       reference=args.reference, skipped=skipped, demo=args.demo)
+                       reference=args.reference, skipped=skipped, demo=args.demo,
+                       stage_times=read_stage_times(args.benchmarks))
     return 0
 
 

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='JSON {"dataset": ..., "extractors": {name: ...}, "model": ...}: the config entries used')
     parser.add_argument("--output", required=True, help="report.md to write")
     parser.add_argument("--ribbons", required=True, help="PNG of ground truth against prediction to write")
+    parser.add_argument("--benchmarks", nargs="*", default=[], metavar="TSV",
+                        help="Snakemake benchmark files, results/{dataset}/benchmarks/{stage}/...: time per stage")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.datasets.segmentation import SegmentationDataset
     from mmfeat.features.store import FeatureStore
     from mmfeat.reports.segmentation_report import runs_from_split_dirs, write_segmentation_report
+    from mmfeat.reports.stage_times import read_stage_times
 
     settings = json.loads(args.settings)
     for path in args.split_dir:
@@ -49,5 +52,5 @@ def run(args: argparse.Namespace) -> int:
         shards_by_set.setdefault(path.parent.name, []).append(path)
     stores = {feature_set: FeatureStore(paths) for feature_set, paths in shards_by_set.items()}
     write_segmentation_report(args.name, settings, SegmentationDataset(args.dataset_root), stores, runs,
-                              Path(args.output), Path(args.ribbons))
+                              Path(args.output), Path(args.ribbons), read_stage_times(args.benchmarks))
     return 0

@@ -3,6 +3,7 @@
     with ShardWriter("results/50salads/features/i3d/shard-0.h5", "i3d", settings) as shard:
         shard.add_video("rgb-01-1", features, frame_indices, {"source": "video", "fps": 30.0})
         shard.add_extracted("rgb-02-1", extracted, {"source": "video", "fps": 30.0})  # an extractor's result
+        shard.add_extracted_chunks("rgb-04-1", extractor.extract_chunks(item, model, settings), attrs)  # streamed
         shard.add_decode_record("rgb-01-1", record)
         shard.exclude_video("rgb-03-1", "cannot open rgb-03-1.avi: ...")
 
@@ -24,7 +25,10 @@ versions survive HDF5 unchanged):
     /manifest/excluded/{item}          text: why the item has no features
 
 Positions and decode records are datasets, not attributes, because HDF5
-attributes stop at 64 KiB and a 50Salads video has ~18k frames. The writer
+attributes stop at 64 KiB and a 50Salads video has ~18k frames. Rows written
+chunk by chunk (`add_extracted_chunks`) go to chunked datasets that grow as
+the extractor yields (CHUNK_ROWS rows per HDF5 chunk); they read back exactly
+as a whole-array write of the same rows. The writer
 fills a hidden temporary file and renames it into place only when its `with`
 block ends cleanly, so a shard at its final path is always complete.
 """
@@ -49,6 +53,7 @@ log = logging.getLogger(__name__)
 SHARD_FORMAT = "mmfeat-feature-shard"
 SHARD_FORMAT_VERSION = 2  # 2: positions of any kind, further outputs, row names (1 had frame_indices only)
 STORED_DTYPES = ("float16", "float32")  # float16 halves the disk; I3D features fit its range
+CHUNK_ROWS = 64  # rows per HDF5 chunk of a streamed item: 256 KiB of 2048-d float16, a few batches
 
 
 class ShardWriter:
@@ -135,6 +140,70 @@ class ShardWriter:
                                  f"got {values.shape}")
             group = self._file["outputs"].require_group(_checked_name(name))
             group.create_dataset(video_id, data=self._stored(f"{video_id} ({name})", values))
+
+    def add_extracted_chunks(self, video_id: str, chunks: Iterable[Extracted], attrs: dict) -> tuple[int, int]:
+        """Store an item's rows as an extractor yields them (`extract_chunks`); returns the (rows, D) written.
+
+        Each chunk is appended to the shard when it arrives, so memory holds one
+        chunk, not the item. If the chunks raise (an unreadable frame, a
+        decoder error), what was written of the item is removed and the error
+        raised again, so the item can still be listed as excluded.
+        """
+        self._claim(video_id)
+        paths = [f"features/{video_id}", f"positions/{video_id}"]
+        first = None
+        row_names: list[str] | None = None
+        try:
+            for chunk in chunks:
+                if first is None:
+                    first = chunk
+                    paths += [f"outputs/{_checked_name(name)}/{video_id}" for name in chunk.outputs]
+                    self._create_growing(video_id, chunk)
+                    row_names = None if chunk.row_names is None else []
+                self._append(video_id, first, chunk)
+                if row_names is not None:
+                    row_names += chunk.row_names
+            if first is None:
+                raise ValueError(f"the extractor yielded no chunk for {video_id!r}; it must yield at least one")
+        except BaseException:
+            for path in paths:
+                if path in self._file:
+                    del self._file[path]  # its space stays unused in the file; the item can be excluded
+            self._names.discard(video_id)
+            raise
+        features = self._file["features"][video_id]
+        provenance = {"extractor": self.extractor, "settings": self.settings, "stored_dtype": self.dtype, **attrs}
+        if row_names is not None:
+            provenance["row_names"] = row_names
+        for key, value in provenance.items():
+            features.attrs[key] = _to_json(value)
+        return features.shape
+
+    def _create_growing(self, video_id: str, chunk: Extracted) -> None:
+        """Empty datasets for an item's rows, with their trailing shape from its first chunk, growing along rows."""
+        def growing(group, name: str, trailing: tuple[int, ...], dtype) -> None:
+            group.create_dataset(name, shape=(0, *trailing), maxshape=(None, *trailing), dtype=dtype,
+                                 chunks=(CHUNK_ROWS, *trailing))
+
+        growing(self._file["features"], video_id, chunk.features.shape[1:], self.dtype)
+        position_dtype = np.float64 if chunk.position_kind == "time_interval" else np.int64
+        growing(self._file["positions"], video_id, chunk.positions.shape[1:], position_dtype)
+        self._file["positions"][video_id].attrs["kind"] = chunk.position_kind
+        for name, values in chunk.outputs.items():
+            growing(self._file["outputs"].require_group(_checked_name(name)), video_id, values.shape[1:], self.dtype)
+
+    def _append(self, video_id: str, first: Extracted, chunk: Extracted) -> None:
+        """Append one chunk's rows; every chunk must match the first in kind, widths and outputs."""
+        if (chunk.position_kind != first.position_kind or chunk.features.shape[1:] != first.features.shape[1:]
+                or sorted(chunk.outputs) != sorted(first.outputs)
+                or (chunk.row_names is None) != (first.row_names is None)):
+            raise ValueError(f"a chunk of {video_id!r} does not match its first chunk (position kind, feature "
+                             f"width, outputs and row names must stay the same)")
+        position_dtype = np.float64 if chunk.position_kind == "time_interval" else np.int64
+        _append_rows(self._file["features"][video_id], self._stored(video_id, chunk.features))
+        _append_rows(self._file["positions"][video_id], chunk.positions.astype(position_dtype))
+        for name, values in chunk.outputs.items():
+            _append_rows(self._file["outputs"][name][video_id], self._stored(f"{video_id} ({name})", values))
 
     def _stored(self, what: str, values: np.ndarray) -> np.ndarray:
         """`values` in the shard's dtype; an overflow or a NaN fails with the fix."""
@@ -266,6 +335,15 @@ class FeatureStore:
                 self._excluded[video_id] = reason.asstr()[()]
             for video_id, record in shard["manifest/decode_records"].items():
                 self._decode_records[video_id] = json.loads(record.asstr()[()])
+
+
+def _append_rows(dataset: h5py.Dataset, rows: np.ndarray) -> None:
+    """Grow a chunked dataset along its first axis by `rows`."""
+    if len(rows) == 0:
+        return
+    start = dataset.shape[0]
+    dataset.resize(start + len(rows), axis=0)
+    dataset[start:] = rows
 
 
 def _shard_paths(paths: Iterable[str | os.PathLike] | str | os.PathLike) -> list[Path]:

@@ -2,11 +2,18 @@
 
     from mmfeat.features.video_files import find_video_file
     find_video_file(Path("data/50salads/videos"), "rgb-01-1")   # -> .../rgb-01-1.avi
+    find_video_files(Path("data/50salads/videos"), video_ids)   # the same for many ids, one folder listing
+
+A workflow plans every shard of a 10,000-video dataset: globbing the folder
+once per id reads it 10,000 times, so `find_video_files` lists it once and
+answers each id with the files that `{ID}.*` would match.
 """
 
 from __future__ import annotations
 
 import glob
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from mmfeat.errors import UserError
@@ -19,6 +26,30 @@ def find_video_file(videos_dir: Path, video_id: str) -> Path:
         raise UserError(f"videos folder {videos_dir} does not exist; check the dataset's videos path")
     # glob.escape: ids may hold characters that glob would read as patterns
     candidates = sorted(p for p in videos_dir.glob(glob.escape(video_id) + ".*") if p.is_file())
+    return _single_file(videos_dir, video_id, candidates)
+
+
+def find_video_files(videos_dir: Path, video_ids: Iterable[str]) -> dict[str, Path]:
+    """`find_video_file` of each id, from one listing of the folder; the same UserError for the first id without."""
+    videos_dir = Path(videos_dir)
+    if not videos_dir.is_dir():
+        raise UserError(f"videos folder {videos_dir} does not exist; check the dataset's videos path")
+    # every file name "A.B.C" may be the file of id "A" or "A.B" (what the glob "{ID}.*" matches)
+    files_by_prefix: dict[str, list[Path]] = {}
+    with os.scandir(videos_dir) as entries:
+        for entry in entries:
+            if not entry.is_file():
+                continue
+            dot = entry.name.find(".", 1)
+            while dot != -1:
+                files_by_prefix.setdefault(entry.name[:dot], []).append(videos_dir / entry.name)
+                dot = entry.name.find(".", dot + 1)
+    return {video_id: _single_file(videos_dir, video_id, sorted(files_by_prefix.get(video_id, [])))
+            for video_id in video_ids}
+
+
+def _single_file(videos_dir: Path, video_id: str, candidates: list[Path]) -> Path:
+    """The one candidate; UserError naming the fix when there is none or several."""
     if not candidates:
         raise UserError(
             f"no file for video {video_id!r} in {videos_dir}: expected {video_id}.<ext>; "

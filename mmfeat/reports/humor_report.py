@@ -1,7 +1,8 @@
 """The Markdown report of a humour-detection run: single-modality classifiers, late fusion
 (mean of probabilities, majority vote), learned and early fusion, mean ± std over seeds, the
 majority-class baseline, degenerate results, confusion matrices, features and weights used,
-and the samples left out. Reads only the results dict of `mmfeat humor-experiment`.
+the samples left out, and the time each stage took. Reads the results dict of
+`mmfeat humor-experiment` and, for the times, the wall seconds of each stage's jobs.
 
     write_humor_report(load_results("results.json"), Path("report.md"), Path("figures"),
                        name="ur-funny", reference="urfunny", skipped={"123": "no audio track"}, demo=False)
@@ -25,6 +26,7 @@ from pathlib import Path
 from mmfeat.atomic import write_text_atomically
 from mmfeat.reports.confusion_matrix import draw_confusion_matrix
 from mmfeat.reports.references import HUMOR_REFERENCES, URFUNNY_PUBLISHED_ACCURACY, URFUNNY_STUDY_SINGLE_MODALITY
+from mmfeat.reports.stage_times import stage_times_section
 
 METRIC_COLUMNS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"))
 CLASS_NAMES = ("not humour", "humour")
@@ -35,8 +37,11 @@ GROUP_TITLES = {"majority": "majority class of train", "logistic": "logistic reg
 
 def write_humor_report(results: dict, report_path: Path, figures_dir: Path, name: str = "ur-funny",
                        reference: str | None = None, skipped: dict[str, str] | None = None,
-                       demo: bool = False) -> list[Path]:
-    """Write report.md and its confusion-matrix PNGs (in `figures_dir`); return the PNGs' paths."""
+                       demo: bool = False, stage_times: dict[str, list[float]] | None = None) -> list[Path]:
+    """Write report.md and its confusion-matrix PNGs (in `figures_dir`); return the PNGs' paths.
+
+    `stage_times` are the wall seconds of each stage's jobs (`stage_times.read_stage_times`).
+    """
     if reference is not None and reference not in HUMOR_REFERENCES:
         raise ValueError(f"unknown reference {reference!r}; known: {', '.join(HUMOR_REFERENCES)}")
     figures_dir.mkdir(parents=True, exist_ok=True)
@@ -55,6 +60,7 @@ def write_humor_report(results: dict, report_path: Path, figures_dir: Path, name
         _figures_section(results, figures, report_path.parent),
         _features_section(results),
         _skipped_section(results["skipped"], skipped or {}),
+        stage_times_section(stage_times or {}),
     ]
     write_text_atomically(report_path, "\n\n".join(section for section in sections if section) + "\n")
     return [path for _, path in figures]

@@ -1,7 +1,7 @@
 """The Markdown report of a segmentation run: every method and feature set compared on
 the same splits (mean ± std), the majority-class baseline, published reference rows,
-metrics per split, features and weights used, the decode summary, and ground truth
-against prediction as colour ribbons.
+metrics per split, features and weights used, the decode summary, ground truth
+against prediction as colour ribbons, and the time each stage took.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from mmfeat.features.store import FeatureStore
 from mmfeat.metrics.segmentation import METRIC_NAMES, evaluate_sequences
 from mmfeat.reports.references import REFERENCE_RESULTS
 from mmfeat.reports.ribbons import draw_ribbons
+from mmfeat.reports.stage_times import stage_times_section
 
 METRIC_TITLES = ("Acc", "Edit", "F1@10", "F1@25", "F1@50")  # METRIC_NAMES as a reader knows them
 ZERO_SHOT = "zero-shot"  # the method folder of zero-shot segmentation (workflow/rules/segmentation.smk)
@@ -94,8 +95,11 @@ def runs_from_split_dirs(split_dirs: list[Path]) -> list[RunOutputs]:
 
 def write_segmentation_report(name: str, settings: dict, dataset: SegmentationDataset,
                               stores: dict[str, FeatureStore], runs: list[RunOutputs], report_path: Path,
-                              ribbons_path: Path) -> None:
-    """Write report.md and the ribbons PNG it embeds; `stores` holds each feature set's store."""
+                              ribbons_path: Path, stage_times: dict[str, list[float]] | None = None) -> None:
+    """Write report.md and the ribbons PNG it embeds; `stores` holds each feature set's store.
+
+    `stage_times` are the wall seconds of each stage's jobs (`stage_times.read_stage_times`).
+    """
     trained = [run for run in runs if run.method != ZERO_SHOT] or runs
     ribbon_videos = _ribbon_videos(dataset, trained[0].splits, settings["dataset"].get("ribbon_videos", 3))
     if ribbon_videos:
@@ -109,6 +113,7 @@ def write_segmentation_report(name: str, settings: dict, dataset: SegmentationDa
         _features_section(settings, stores),
         _decode_section(stores, trained[0].splits),
         _ribbons_section(ribbons_path, ribbon_videos, trained[0]),
+        stage_times_section(stage_times or {}),
     ]
     write_text_atomically(report_path, "\n\n".join(section for section in sections if section) + "\n")
 

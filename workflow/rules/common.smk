@@ -13,8 +13,8 @@ from mmfeat.demo.salads import demo_video_ids
 from mmfeat.demo.urfunny import demo_sample_ids
 from mmfeat.errors import UserError
 from mmfeat.features.extractors import extractor_module
-from mmfeat.features.sharding import videos_in_shard
-from mmfeat.features.video_files import find_video_file
+from mmfeat.features.sharding import videos_by_shard
+from mmfeat.features.video_files import find_video_files
 from mmfeat.snakemake_list_changes import repair_params_change_listing
 
 # Rules run `python -m mmfeat`. Without a rule conda env (--use-conda sets
@@ -128,8 +128,20 @@ def feature_shards(dataset, feature_set):
 
 def shard_item_ids(dataset, shard):
     """The items whose features go into one shard, chosen by a stable hash of the id."""
+    return dataset_items_by_shard(dataset)[int(shard)]
+
+
+@cache  # every shard of every extractor asks; hashing 10,000 ids per call dominated planning
+def dataset_items_by_shard(dataset):
+    """The items of each shard, in shard order."""
     count = dataset_config(dataset)["features"]["num_shards"]
-    return videos_in_shard(dataset_item_ids(dataset), int(shard), count)
+    return tuple(tuple(ids) for ids in videos_by_shard(dataset_item_ids(dataset), count))
+
+
+@cache  # one listing of the videos folder instead of a glob per video and call
+def dataset_video_files(dataset):
+    """Each video's file, ROOT/videos/{id}.*, by id."""
+    return find_video_files(dataset_root(dataset) / "videos", dataset_item_ids(dataset))
 
 
 def shard_item_arguments(wildcards):
@@ -151,7 +163,8 @@ def shard_input_files(wildcards):
         return humor_shard_inputs(wildcards.dataset, extractor_input(wildcards.extractor), ids)
     if "demo" in cfg:
         return [videos_dir / f"{item}.mp4" for item in ids]  # made by the demo rule
-    return [find_video_file(videos_dir, item) for item in ids]
+    video_files = dataset_video_files(wildcards.dataset)
+    return [video_files[item] for item in ids]
 
 
 def humor_shard_inputs(dataset, input_kind, ids):

@@ -11,6 +11,8 @@ rule extract_shard:
         "results/{dataset}/features/{extractor}/shard-{shard}.h5",
     log:
         "results/{dataset}/logs/features/{extractor}/shard-{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/extract_shard/{extractor}/shard-{shard}.tsv"
     params:
         root=dataset_setting("root"),
         kind=dataset_setting("kind"),

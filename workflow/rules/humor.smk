@@ -31,6 +31,8 @@ rule humor_experiment:
         "results/{dataset}/humor/results.json",
     log:
         "results/{dataset}/logs/humor/experiment.log",
+    benchmark:
+        "results/{dataset}/benchmarks/humor_experiment/experiment.tsv"
     params:
         modalities=humor_modality_file_arguments,
         classifiers=humor_classifier_arguments,
@@ -49,6 +51,7 @@ rule humor_report:
     input:
         results="results/{dataset}/humor/results.json",
         skipped="results/{dataset}/humor/skipped.json",
+        benchmarks=humor_report_benchmarks,
     output:
         report="results/{dataset}/report.md",
         figures=directory("results/{dataset}/figures"),
@@ -63,4 +66,5 @@ rule humor_report:
     shell:
         "python -m mmfeat humor-report --name {wildcards.dataset} --results {input.results}"
         " --skipped {input.skipped} {params.flags} --output {output.report} --figures-dir {output.figures}"
+        " --benchmarks {input.benchmarks}"
         " > {log} 2>&1"

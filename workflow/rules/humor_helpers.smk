@@ -64,3 +64,12 @@ def humor_report_flags(wildcards):
     cfg = dataset_config(wildcards.dataset)
     flags = [f"--reference {cfg['reference_results']}"] if "reference_results" in cfg else []
     return " ".join(flags + (["--demo"] if "demo" in cfg else []))
+
+
+def humor_report_benchmarks(wildcards):
+    """The benchmark files of the feature extraction and the experiment: the report's "Time per stage"."""
+    dataset = wildcards.dataset
+    extraction = [f"results/{dataset}/benchmarks/extract_shard/{extractor}/shard-{k}.tsv"
+                  for extractor in dict.fromkeys(humor_modalities(dataset).values())
+                  for k in range(dataset_config(dataset)["features"]["num_shards"])]
+    return extraction + [f"results/{dataset}/benchmarks/humor_experiment/experiment.tsv"]

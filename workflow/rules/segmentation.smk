@@ -11,6 +11,8 @@ rule train_asformer:
         "results/{dataset}/{model}/{features}/split{split}/model.pt",
     log:
         "results/{dataset}/logs/{model}/{features}/split{split}/train.log",
+    benchmark:
+        "results/{dataset}/benchmarks/train_asformer/{model}/{features}/split{split}.tsv"
     params:
         root=dataset_setting("root"),
         settings=model_settings,
@@ -39,6 +41,8 @@ rule predict_asformer:
         alignment="results/{dataset}/{model}/{features}/split{split}/alignment.json",
     log:
         "results/{dataset}/logs/{model}/{features}/split{split}/predict.log",
+    benchmark:
+        "results/{dataset}/benchmarks/predict_asformer/{model}/{features}/split{split}.tsv"
     params:
         root=dataset_setting("root"),
         alignment=dataset_setting("alignment"),
@@ -64,6 +68,8 @@ rule zero_shot_split:
         alignment=f"results/{{dataset}}/{ZERO_SHOT}/{{features}}/split{{split}}/alignment.json",
     log:
         f"results/{{dataset}}/logs/{ZERO_SHOT}/{{features}}/split{{split}}/predict.log",
+    benchmark:
+        "results/{dataset}/benchmarks/zero_shot_split/{features}/split{split}.tsv"
     params:
         root=dataset_setting("root"),
         alignment=dataset_setting("alignment"),
@@ -106,6 +112,7 @@ rule segmentation_report:
         alignment=segmentation_report_files("alignment.json"),
         features=segmentation_report_shards,
         labels=segmentation_labels,
+        benchmarks=segmentation_report_benchmarks,
     output:
         report="results/{dataset}/report.md",
         ribbons="results/{dataset}/ribbons.png",
@@ -122,4 +129,4 @@ rule segmentation_report:
     shell:
         "python -m mmfeat segmentation-report --name {wildcards.dataset} --dataset-root {params.root}"
         " --features {input.features} --split-dir {params.split_dirs} --settings {params.settings:q}"
-        " --output {output.report} --ribbons {output.ribbons} > {log} 2>&1"
+        " --output {output.report} --ribbons {output.ribbons} --benchmarks {input.benchmarks} > {log} 2>&1"

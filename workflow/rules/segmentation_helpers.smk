@@ -3,10 +3,11 @@
 ZERO_SHOT = "zero-shot"  # the results folder of zero-shot segmentation, in place of a model's name
 
 
+@cache  # every train, predict, evaluate and report job asks for the same list
 def segmentation_label_files(dataset):
     """mapping.txt, the ground truth of every video and every split bundle."""
     root = dataset_root(dataset)
-    return (
+    return tuple(
         [root / "mapping.txt"]
         + [root / "groundTruth" / f"{video}.txt" for video in dataset_item_ids(dataset)]
         + [root / "splits" / f"{part}.split{k}.bundle" for k in split_numbers(dataset) for part in ("train", "test")]
@@ -103,3 +104,18 @@ def segmentation_report_settings(wildcards):
                   if name in config["extractors"]}
     return json.dumps({"dataset": cfg, "extractors": extractors, "model": config["models"][cfg["model"]]},
                       sort_keys=True)
+
+
+def segmentation_report_benchmarks(wildcards):
+    """The benchmark file of every heavy job the report's runs depend on: its "Time per stage"."""
+    dataset = wildcards.dataset
+    extracted = [name for name in dict.fromkeys(feature_set for _, feature_set in segmentation_runs(dataset))
+                 if name != "precomputed"]
+    files = [f"results/{dataset}/benchmarks/extract_shard/{name}/shard-{k}.tsv"
+             for name in extracted for k in range(dataset_config(dataset)["features"]["num_shards"])]
+    for method, feature_set in segmentation_runs(dataset):
+        stages = ["zero_shot_split"] if method == ZERO_SHOT else ["train_asformer", "predict_asformer"]
+        model_folder = "" if method == ZERO_SHOT else f"{method}/"
+        files += [f"results/{dataset}/benchmarks/{stage}/{model_folder}{feature_set}/split{k}.tsv"
+                  for stage in stages for k in split_numbers(dataset)]
+    return files

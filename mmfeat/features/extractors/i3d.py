@@ -15,15 +15,19 @@ features, ours the RGB-only ResNet-50 I3D of pytorchvideo, so models trained
 on the one are not comparable with models trained on the other.
 
 Clips are built by `clips.centred_clips`: each decoded frame is preprocessed
-once and kept only while a clip may still need it, so memory does not grow
-with the video's length.
+once and kept only while a clip may still need it, and `extract_chunks` hands
+each batch's rows to the store as it is made, so memory does not grow with the
+video's length. Decoding and preprocessing run in a reader thread
+(`prefetch.prefetched`) while the trunk works on the previous batch. On a GPU
+the trunk runs in float16 with channels-last (NDHWC) memory; on a CPU in
+float32, as its features are compared against published float32 ones.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,7 +38,8 @@ from torch import nn
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
 from mmfeat.features.extractors.clips import batched, centred_clips, resized_centre_crop
-from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem
+from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem, concatenated
+from mmfeat.features.prefetch import prefetched
 from mmfeat.features.provenance import file_sha256
 from mmfeat.models.state_dicts import check_state_dict_fits, load_torch_file
 
@@ -106,8 +111,13 @@ def build(settings: Settings) -> tuple[nn.Module, dict]:
 
 def extract(item: VideoItem, trunk: nn.Module, settings: Settings) -> Extracted:
     """The registry's entry: one 2048-d row per kept frame, positioned at the frame's stream index."""
-    features, frame_indices = extract_i3d_features(item.frames, trunk, settings)
-    return Extracted(features=features, positions=frame_indices, position_kind=FRAME_INDEX)
+    return concatenated(extract_chunks(item, trunk, settings))
+
+
+def extract_chunks(item: VideoItem, trunk: nn.Module, settings: Settings) -> Iterator[Extracted]:
+    """`extract`'s rows a batch at a time, for the store to append as they come (at least one chunk)."""
+    for features, frame_indices in i3d_feature_batches(item.frames, trunk, settings):
+        yield Extracted(features=features, positions=frame_indices, position_kind=FRAME_INDEX)
 
 
 def build_i3d_trunk(settings: Settings) -> tuple[nn.Module, dict]:
@@ -136,7 +146,9 @@ def build_i3d_trunk(settings: Settings) -> tuple[nn.Module, dict]:
 
     _keep_pooled_trunk(model)
     model.eval().requires_grad_(False).to(device)
-    log.info("I3D trunk on %s with %s weights", device, weights_identity["kind"])
+    if device.type == "cuda":  # tensor cores: half precision, channels-last convolutions
+        model.half().to(memory_format=torch.channels_last_3d)
+    log.info("I3D trunk on %s (%s) with %s weights", device, next(model.parameters()).dtype, weights_identity["kind"])
     return model, weights_identity
 
 
@@ -151,19 +163,34 @@ def extract_i3d_features(
     Returns float32 features (T, 2048) and the int64 stream indices (T,) of
     the frames they describe.
     """
-    device = next(trunk.parameters()).device
+    batches = list(i3d_feature_batches(frames, trunk, settings))
+    return np.concatenate([f for f, _ in batches]), np.concatenate([i for _, i in batches])
+
+
+def i3d_feature_batches(
+    frames: Iterable[tuple[int, np.ndarray]], trunk: nn.Module, settings: Settings
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`extract_i3d_features` a batch at a time: (B, 2048) float32 and (B,) int64; one empty pair for no frames."""
+    parameter = next(trunk.parameters())
+    device = parameter.device
     half = settings.window // 2
-    preprocessed = ((index, preprocess_frame(rgb, settings, device)) for index, rgb in frames)
+    preprocessed = prefetched((index, preprocess_frame(rgb, settings, device)) for index, rgb in frames)
     clips = centred_clips(preprocessed, half, half, settings.stride, (3, settings.crop, settings.crop), device)
-    batches = batched(clips, settings.batch_size)
-    feature_chunks, index_chunks = [], []
+    any_batch = False
     with torch.inference_mode():
-        for clip_batch, stream_indices in batches:
-            feature_chunks.append(trunk(clip_batch).float().cpu().numpy())
-            index_chunks.append(stream_indices)
-    if not feature_chunks:
-        return np.zeros((0, FEATURE_DIM), np.float32), np.zeros(0, np.int64)
-    return np.concatenate(feature_chunks), np.concatenate(index_chunks).astype(np.int64)
+        for clip_batch, stream_indices in batched(clips, settings.batch_size):
+            clip_batch = _as_trunk_input(clip_batch, parameter.dtype)
+            yield trunk(clip_batch).float().cpu().numpy(), stream_indices.astype(np.int64)
+            any_batch = True
+    if not any_batch:
+        yield np.zeros((0, FEATURE_DIM), np.float32), np.zeros(0, np.int64)
+
+
+def _as_trunk_input(clip_batch: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The batch in the trunk's dtype, channels-last when the trunk is half precision (GPU)."""
+    if dtype == torch.float32:
+        return clip_batch
+    return clip_batch.to(dtype).contiguous(memory_format=torch.channels_last_3d)
 
 
 def preprocess_frame(rgb: np.ndarray, settings: Settings, device: torch.device) -> torch.Tensor:

