@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-settings", required=True, help="the model's config entry as JSON")
     parser.add_argument("--alignment", default="back", choices=POLICIES)
     parser.add_argument("--checkpoint", required=True, help="where to write the trained model")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: the model's training.threads)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,8 +36,12 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.training.asformer_split import asformer_model_settings, train_split
     from mmfeat.training.asformer_training import save_checkpoint
 
+    import torch
+
     model_settings = asformer_model_settings(json_object(args.model_settings, "--model-settings"),
                                              source="--model-settings")
+    # more threads than the job was given make every op wait on the others (shared cores)
+    torch.set_num_threads(args.threads or model_settings["training"]["threads"])
 
     def report_epoch(row: dict, seconds: float) -> None:
         log.info("epoch %d/%d: loss %.4f, training frame accuracy %.2f%%, lr %.3g, %.1f s", row["epoch"],

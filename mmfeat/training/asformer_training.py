@@ -59,7 +59,8 @@ class TrainSettings:
         return cls(**{key: value for key, value in complete.items() if key not in DATA_SETTINGS})
 
 
-DATA_SETTINGS = ("sample_rate", "normalize_features")  # in `training`, but read by the data loading
+# in `training`, but read by the data loading and by the job that runs the training
+DATA_SETTINGS = ("sample_rate", "normalize_features", "threads")
 
 
 def asformer_loss(stage_logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,

@@ -19,13 +19,13 @@ rule train_asformer:
         alignment=dataset_setting("alignment"),
     conda:
         "../../envs/mmfeat.yaml"
-    threads: 2
+    threads: training_threads
     resources:
         mem_mb=4000,
     wildcard_constraints:
         model=f"(?!{ZERO_SHOT}/){NAME_PATTERN}",
     shell:
-        "python -m mmfeat train-asformer --dataset-root {params.root} --features {input.features}"
+        "python -m mmfeat train-asformer --threads {threads} --dataset-root {params.root} --features {input.features}"
         " --split {wildcards.split} --model-settings {params.settings:q} --alignment {params.alignment}"
         " --checkpoint {output} > {log} 2>&1"
 

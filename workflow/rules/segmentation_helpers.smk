@@ -53,6 +53,11 @@ def model_settings(wildcards):
     return json.dumps(config["models"][wildcards.model], sort_keys=True)
 
 
+def training_threads(wildcards):
+    """The model's `training.threads`: what one training job takes of the cores."""
+    return config["models"][wildcards.model]["training"]["threads"]
+
+
 def label_fill(wildcards):
     """How predictions on feature rows reach every label frame (the extractor's FILL)."""
     if wildcards.features == "precomputed":
