@@ -27,6 +27,7 @@ from mmfeat.atomic import write_text_atomically
 from mmfeat.reports.confusion_matrix import draw_confusion_matrix
 from mmfeat.reports.references import HUMOR_REFERENCES, URFUNNY_PUBLISHED_ACCURACY, URFUNNY_STUDY_SINGLE_MODALITY
 from mmfeat.reports.stage_times import stage_times_section
+from mmfeat.reports.weights import describe_weights, is_random
 
 METRIC_COLUMNS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"))
 CLASS_NAMES = ("not humour", "humour")
@@ -72,7 +73,7 @@ def _title(name: str, results: dict, demo: bool) -> str:
         sources = [f"{modality}: {_describe_source(entry)}"
                    for modality, entry in results["settings"].get("features", {}).items()]
         untrained = [modality for modality, entry in results["settings"].get("features", {}).items()
-                     if _is_random(entry.get("weights")) or entry.get("small")]
+                     if is_random(entry.get("weights")) or entry.get("small")]
         lines.append(
             "> **Demo.** The samples are the workflow's demo, not UR-FUNNY"
             + (f", and the {', '.join(untrained)} features come from randomly initialised or small networks"
@@ -259,29 +260,11 @@ def _skipped_section(left_out: dict[str, str], given: dict[str, str]) -> str:
 
 def _describe_source(entry: dict) -> str:
     extractor = entry.get("extractor", "extractor not given")
-    text = f"`{extractor}`, weights: {_describe_weights(entry.get('weights'))}"
+    weights = entry.get("weights")
+    text = f"`{extractor}`, weights: {'not given' if weights is None else describe_weights(weights)}"
     if entry.get("small"):
         text += f"; a small network ({entry['small']})" if isinstance(entry["small"], str) else "; a small network"
     return text
-
-
-def _describe_weights(weights) -> str:
-    if weights is None:
-        return "not given"
-    if isinstance(weights, str):
-        return weights
-    kind = weights.get("kind")
-    if kind == "random":
-        return f"random initialisation, seed {weights.get('seed')}"
-    if kind == "file":
-        return f"file `{weights.get('path')}` (sha256 {weights.get('sha256')})"
-    if kind == "pretrained":
-        return f"pretrained `{weights.get('name')}`"
-    return json.dumps(weights, sort_keys=True)
-
-
-def _is_random(weights) -> bool:
-    return isinstance(weights, dict) and weights.get("kind") == "random"
 
 
 def _best_fusion_row(results: dict) -> dict | None:

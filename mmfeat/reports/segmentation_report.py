@@ -22,6 +22,7 @@ from mmfeat.features.store import FeatureStore
 from mmfeat.metrics.segmentation import METRIC_NAMES, evaluate_sequences
 from mmfeat.reports.references import REFERENCE_RESULTS
 from mmfeat.reports.ribbons import draw_ribbons
+from mmfeat.reports.weights import describe_weights, is_random
 from mmfeat.reports.stage_times import stage_times_section
 
 METRIC_TITLES = ("Acc", "Edit", "F1@10", "F1@25", "F1@50")  # METRIC_NAMES as a reader knows them
@@ -139,7 +140,7 @@ def _title(name: str, settings: dict, stores: dict[str, FeatureStore]) -> str:
 def random_feature_sets(stores: dict[str, FeatureStore]) -> list[str]:
     """The feature sets whose extractor ran with randomly initialised weights."""
     return [f"`{feature_set}`" for feature_set, store in stores.items()
-            if any((store.provenance(video).get("weights") or {}).get("kind") == "random" for video in store.videos())]
+            if any(is_random(store.provenance(video).get("weights")) for video in store.videos())]
 
 
 def _comparison_section(settings: dict, dataset: SegmentationDataset, runs: list[RunOutputs]) -> str:
@@ -216,7 +217,8 @@ def _features_section(settings: dict, stores: dict[str, FeatureStore]) -> str:
                                               if key not in ("kind", "weights")) + ".")
         weights = sorted({json.dumps(store.provenance(video).get("weights"), sort_keys=True) for video in videos})
         for identity in weights:
-            lines.append(f"  Weights: {_describe_weights(json.loads(identity))}.")
+            identity = json.loads(identity)
+            lines.append(f"  Weights: {describe_weights(identity) if identity else 'none (precomputed features)'}.")
     model = settings["model"]
     training = model.get("training", {})
     lines.append(f"- Model: `{settings['dataset']['model']}` (ASFormer: {model['num_decoders']} decoders, "
@@ -231,16 +233,6 @@ def _features_section(settings: dict, stores: dict[str, FeatureStore]) -> str:
         lines.append(f"- Zero-shot: prompt `{zero_shot['prompt']}` per action name, on `{zero_shot['extractor']}`'s "
                      f"joint video embeddings; labels never predicted: {excluded}.")
     return "\n".join(lines)
-
-
-def _describe_weights(identity: dict | None) -> str:
-    if not identity:
-        return "none (precomputed features)"
-    if identity.get("kind") == "file":
-        return f"file `{identity['path']}` (sha256 {identity['sha256']})"
-    if identity.get("kind") == "random":
-        return f"random initialisation, seed {identity['seed']}"
-    return json.dumps(identity)
 
 
 def _decode_section(stores: dict[str, FeatureStore], splits: list[SplitOutputs]) -> str:
