@@ -84,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
                         on_damaged=args.on_damaged)
     if args.dataset_kind == "segmentation":
         # every file is found before the (slow) model is built, so a wrong id fails at once
-        for item_id in args.item:
-            source.video_file(item_id)
+        source.locate_videos(args.item)
     model, weights_identity = extractor.build(settings)
     if weights_identity.get("kind") == "random":
         log.warning("%s (%s) has randomly initialised weights (seed %s): its features are random projections, "
@@ -128,11 +127,12 @@ def _extract_item(extractor, item, model, settings, item_id: str):
     """The extractor's rows for one item; a segment it cannot describe makes the item unreadable."""
     from mmfeat.features.inputs import UnreadableInputError
 
-    if extractor.INPUT == "video":
-        return extractor.extract(item, model, settings)
     try:
         return extractor.extract(item, model, settings)
-    except ValueError as error:  # audio and text extractors: an empty text, a segment outside the clip
+    except ValueError as error:
+        if extractor.INPUT == "video":
+            raise
+        # audio and text extractors: an empty text, a segment outside the clip
         raise UnreadableInputError(f"sample {item_id}: {error}") from error
 
 

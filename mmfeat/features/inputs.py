@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from mmfeat.errors import UserError
 from mmfeat.features.extractors.items import AudioItem, TextItem, VideoItem
-from mmfeat.features.video_files import find_video_file
+from mmfeat.features.video_files import find_video_file, find_video_files
 
 AUDIO_SAMPLE_RATE = 16000  # what speech encoders (wav2vec2) were trained on
 DATASET_KINDS = ("segmentation", "humor")
@@ -46,6 +46,7 @@ class ItemSource:
     kind: str = "segmentation"  # the dataset's kind: which reader knows its samples
     backend: str = "decord"  # the video decoder
     on_damaged: str = "skip"  # pyav: drop a damaged frame and flag its dependants, or drop them too
+    _located: dict[str, Path] = field(default_factory=dict, init=False, repr=False)  # id -> file, found once
 
     def __post_init__(self) -> None:
         if self.kind not in DATASET_KINDS:
@@ -55,8 +56,14 @@ class ItemSource:
     def videos_dir(self) -> Path:
         return Path(self.root) / "videos"
 
+    def locate_videos(self, item_ids: list[str]) -> None:
+        """Find every item's file from one listing of ROOT/videos; UserError naming the first one without."""
+        self._located.update(find_video_files(self.videos_dir, item_ids))
+
     def video_file(self, item_id: str) -> Path:
         """ROOT/videos/{id}.*; a humor sample without one is unreadable (a known defect of a release)."""
+        if item_id in self._located:
+            return self._located[item_id]
         try:
             return find_video_file(self.videos_dir, item_id)
         except UserError as error:
