@@ -185,6 +185,23 @@ def test_changing_the_model_reruns_training_but_not_the_features(demo_run, tmp_p
     }
 
 
+def test_changing_one_label_file_reruns_what_reads_labels_but_not_the_features(demo_run, tmp_path):
+    """The jobs depend on one digest of the label files (rule label_digest), not on each file."""
+    workdir, config = demo_run
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir, copy, symlinks=True)  # copy2 keeps the times snakemake compares
+    ground_truth = next((copy / "results/tiny-salads/dataset/groundTruth").glob("*.txt"))
+    lines = ground_truth.read_text().splitlines()
+    ground_truth.write_text("\n".join(lines[1:] + lines[:1]) + "\n")
+    assert planned_jobs(copy, config) == {
+        "label_digest": 1, "train_asformer": 6, "predict_asformer": 6, "zero_shot_split": 3,
+        "evaluate_split": 9, "segmentation_report": 1,
+    }
+    digest = (workdir / "results/tiny-salads/labels.sha256").read_text().splitlines()
+    assert len(digest) == 1 + len(list(ground_truth.parent.glob("*.txt"))) + 2 * 3  # mapping, labels, bundles
+    assert any(line.endswith(f"groundTruth/{ground_truth.name}") for line in digest)
+
+
 def test_a_config_typo_fails_before_any_job_with_the_key_path(tmp_path):
     broken = yaml.safe_load(TINY_CONFIG.read_text())
     broken["extractors"]["i3d-tiny"]["strid"] = 2

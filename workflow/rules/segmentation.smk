@@ -3,10 +3,29 @@
 # segmentation from action names (results/{dataset}/zero-shot/{extractor}/split{k}/).
 
 
+# Every job below reads the ground truth of all videos, but depends on this one file
+# instead of on each label file (see mmfeat/datasets/label_digest.py): planning 10,000
+# videos otherwise handled every label file once per job. Run by snakemake itself, not
+# submitted to a cluster: it reads small files and writes one.
+rule label_digest:
+    input:
+        segmentation_labels,
+    output:
+        LABEL_DIGEST,
+    log:
+        "results/{dataset}/logs/label_digest.log",
+    wildcard_constraints:
+        dataset=datasets_of_kind("segmentation"),
+    localrule: True
+    run:
+        count = write_label_digest(input, output[0])
+        Path(log[0]).write_text(f"{count} label files digested into {output[0]}\n", encoding="utf-8")
+
+
 rule train_asformer:
     input:
         features=feature_set_shards,
-        labels=segmentation_labels,
+        labels=LABEL_DIGEST,
     output:
         "results/{dataset}/{model}/{features}/split{split}/model.pt",
     log:
@@ -34,7 +53,7 @@ rule predict_asformer:
     input:
         checkpoint="results/{dataset}/{model}/{features}/split{split}/model.pt",
         features=feature_set_shards,
-        labels=segmentation_labels,
+        labels=LABEL_DIGEST,
     output:
         predictions=directory("results/{dataset}/{model}/{features}/split{split}/predictions"),
         bundle="results/{dataset}/{model}/{features}/split{split}/evaluated.bundle",
@@ -61,7 +80,7 @@ rule predict_asformer:
 rule zero_shot_split:
     input:
         features=feature_set_shards,
-        labels=segmentation_labels,
+        labels=LABEL_DIGEST,
     output:
         predictions=directory(f"results/{{dataset}}/{ZERO_SHOT}/{{features}}/split{{split}}/predictions"),
         bundle=f"results/{{dataset}}/{ZERO_SHOT}/{{features}}/split{{split}}/evaluated.bundle",
@@ -89,7 +108,7 @@ rule evaluate_split:
     input:
         predictions="results/{dataset}/{method}/{features}/split{split}/predictions",
         bundle="results/{dataset}/{method}/{features}/split{split}/evaluated.bundle",
-        labels=segmentation_labels,
+        labels=LABEL_DIGEST,
     output:
         "results/{dataset}/{method}/{features}/split{split}/metrics.json",
     log:
@@ -111,7 +130,7 @@ rule segmentation_report:
         bundles=segmentation_report_files("evaluated.bundle"),
         alignment=segmentation_report_files("alignment.json"),
         features=segmentation_report_shards,
-        labels=segmentation_labels,
+        labels=LABEL_DIGEST,
         benchmarks=segmentation_report_benchmarks,
     output:
         report="results/{dataset}/report.md",

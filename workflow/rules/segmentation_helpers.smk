@@ -1,9 +1,12 @@
 # Helpers of the segmentation rules (segmentation.smk): each returns what its name says.
 
+from mmfeat.datasets.label_digest import write_label_digest
+
 ZERO_SHOT = "zero-shot"  # the results folder of zero-shot segmentation, in place of a model's name
+LABEL_DIGEST = "results/{dataset}/labels.sha256"  # stands for every label file (rule label_digest)
 
 
-@cache  # every train, predict, evaluate and report job asks for the same list
+@cache  # the demo rule and the label digest ask for the same list
 def segmentation_label_files(dataset):
     """mapping.txt, the ground truth of every video and every split bundle."""
     root = dataset_root(dataset)
