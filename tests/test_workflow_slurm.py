@@ -60,8 +60,9 @@ def dry_run_resources(workdir: Path, *arguments: str) -> dict[str, list[dict[str
 
 def test_slurm_profile_gives_extraction_a_gpu_and_the_cpu_stages_none(tmp_path):
     jobs = dry_run_resources(tmp_path, "--profile", str(SLURM_PROFILE))
-    assert set(jobs) == CPU_RULES | {"extract_shard"}
+    assert set(jobs) == CPU_RULES | {"extract_shard", "label_digest"}
     assert len(jobs["extract_shard"]) == 2
+    assert "gpu" not in jobs["label_digest"][0]  # a local rule: hashes the label files where snakemake runs
     for resources in jobs["extract_shard"]:
         assert resources["gpu"] == "1" and resources["slurm_partition"] == "gpu"
         assert resources["mem_mb"] == "16000" and resources["runtime"] == "240"
@@ -195,6 +196,7 @@ def test_slurm_run_reaches_the_report_with_every_job_through_slurm(slurm_run, sl
         "rule_make_demo_tiny-salads": 1, "rule_extract_shard": 2, "rule_train_asformer": 3,
         "group_evaluate_evaluate_split_predict_asformer": 3, "rule_segmentation_report": 1,
     }
+    assert (workdir / "results/tiny-salads/labels.sha256").is_file()  # label_digest: local, not submitted
     records = completion_records(slurm_cluster)
     assert set(records) == {job_id for ids in job_ids_by_folder.values() for job_id in ids}  # no other job, no retry
     completed = completed_by_sacct(slurm_cluster)

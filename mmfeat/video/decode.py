@@ -6,14 +6,14 @@
             ...
         print(video.record.to_dict())       # what was decoded, what was skipped
 
-Three backends, all FFmpeg underneath: "decord" reads in small batches and
-retries a failed batch frame by frame; "opencv" reads frame by frame and
+Three backends, all FFmpeg underneath: "decord" reads frame after frame and
+retries the frames around a failure one by one; "opencv" reads frame by frame and
 recovers each frame's stream index from its timestamp, because its own frame
 counter counts decoded frames only; "pyav" (mmfeat/video/pyav_source.py) also
 drops frames whose damage FFmpeg would conceal, which the other two return as
 if good. Frames that cannot be decoded are skipped, logged and listed in
 `record.skipped_indices`; the frames after them keep their stream indices.
-Memory holds at most one batch of frames whatever the video's length (see
+Memory holds a frame or two whatever the video's length (see
 benchmarks/decode_memory.py).
 """
 
@@ -43,7 +43,10 @@ BACKENDS = ("decord", "opencv", "pyav")
 # the damaged frame itself is dropped), or drop them too.
 ON_DAMAGED = ("skip", "skip_until_keyframe")
 
-DECORD_BATCH_FRAMES = 8  # a batch is ~50 MB at 1080p; larger batches gain little speed
+# After a failed read, how many frames from it are decoded one by one before
+# sequential reading resumes: damage spans a few packets, and sequential reads
+# near it fail on good frames too (see _DecordSource).
+DECORD_RETRY_FRAMES = 8
 # Measured on the damaged videos of tests/test_video_decode.py: decodes in
 # which a good frame next to damage was wrongly skipped were 47/100 with 1
 # thread and 3 attempts, 4/300 with 2 threads and 3 attempts, 0/300 with 2
@@ -201,19 +204,21 @@ def open_video(path: str | os.PathLike, backend: str = "decord", on_damaged: str
 
 
 class _DecordSource:
-    """decord's VideoReader, read in small batches; a failed batch is retried frame by frame.
+    """decord's VideoReader, read frame after frame; a failure is retried frame by frame.
 
-    decord does not tie a decoding error to the frame that caused it: its
-    reader pushes packets ahead of the frame asked for (how far depends on
-    thread timing), and once the decoder fails on a packet every later
-    request raises, until a real seek clears the error. So a good frame just
-    before damaged packets can fail too. Each frame of a failed batch is
+    Undamaged stretches are read with `next()`, decord's plain sequential read
+    (cheaper than `get_batch`, which copies every frame once more). decord does
+    not tie a decoding error to the frame that caused it: its reader pushes
+    packets ahead of the frame asked for (how far depends on thread timing),
+    and once the decoder fails on a packet every later request raises, until a
+    real seek clears the error. So a good frame just before damaged packets can
+    fail too. After a failure, each frame of the next DECORD_RETRY_FRAMES is
     therefore retried alone after forcing a real seek, up to
-    DECORD_ATTEMPTS_PER_FRAME times, and skipped only if every attempt fails.
-    A good frame right before damage can still, rarely, be skipped. In a
-    video with B-frames, a frame shown after a damaged one in the same group
-    of pictures is skipped even where it could be decoded without it (see
-    decoded_frames).
+    DECORD_ATTEMPTS_PER_FRAME times, and skipped only if every attempt fails;
+    then sequential reading resumes. A good frame right before damage can
+    still, rarely, be skipped. In a video with B-frames, a frame shown after a
+    damaged one in the same group of pictures is skipped even where it could
+    be decoded without it (see _retried_alone).
     """
 
     def __init__(self, path: str):
@@ -233,47 +238,73 @@ class _DecordSource:
         self.damaged_indices: list[int] = []
         self.dependant_indices: list[int] = []
         self.dropped_indices: list[int] = []
-        self._refuse_misdecoded_size(path)
+        self._first_frame = self._first_frame_of_checked_size(path)
 
-    def _refuse_misdecoded_size(self, path: str) -> None:
-        """Fail at once where decord 0.6.0 returns scrambled frames (some widths, e.g. 48 or 72)."""
+    def _first_frame_of_checked_size(self, path: str) -> np.ndarray | None:
+        """Frame 0, decoded now to fail at open where decord 0.6.0 returns scrambled frames
+        (some widths, e.g. 48 or 72); kept as the first frame the loop yields, so checking costs
+        no second decode. None when it fails to decode: the frame loop deals with it."""
         try:
-            shape = tuple(self._reader[0].shape)
-        except self._decord_error:
-            return  # a damaged first frame: the frame loop deals with it
-        finally:
-            self._reader.seek(0)
-        if shape != (self.height, self.width, 3):
+            frame_rgb = self._reader.next().asnumpy()
+        except (self._decord_error, StopIteration):
+            return None
+        if frame_rgb.shape != (self.height, self.width, 3):
             raise UnreadableVideoError(
-                f"{path}: decord returns frames of shape {shape} for this {self.width}x{self.height} video "
-                f"(a decord bug with some frame widths); decode it with the 'opencv' backend instead"
+                f"{path}: decord returns frames of shape {frame_rgb.shape} for this {self.width}x{self.height} "
+                f"video (a decord bug with some frame widths); decode it with the 'opencv' backend instead"
             )
+        return frame_rgb
 
     def decoded_frames(self) -> Iterator[tuple[int, np.ndarray]]:
         frame_count = len(self._reader)
-        # decord reaches a frame by decoding from the keyframe before it, so the
-        # frames after a failed one in its group of pictures fail too: they are
-        # skipped without trying, which keeps a damaged group at O(group) decodes.
-        unreachable_before = 0
-        for batch_start in range(0, frame_count, DECORD_BATCH_FRAMES):
-            batch_stop = min(batch_start + DECORD_BATCH_FRAMES, frame_count)
-            batch_indices = list(range(max(batch_start, unreachable_before), batch_stop))
-            if not batch_indices:
+        index = 0  # the frame to read next
+        failed = self._first_frame is None  # frame 0 failed at open: retry it
+        if not failed:
+            yield 0, self._first_frame
+            self._first_frame, index = None, 1
+        while index < frame_count:
+            if not failed:
+                try:
+                    frame = self._reader.next()
+                except StopIteration:  # fewer frames than the container says: the record shows the cut-off end
+                    return
+                except self._decord_error:
+                    failed = True
+                else:
+                    yield index, frame.asnumpy()
+                    index += 1
+                    continue
+            index = yield from self._retried_alone(index, frame_count)
+            failed = index < frame_count and not self._moved_to(index)
+
+    def _moved_to(self, index: int) -> bool:
+        """Position the clean decoder so that next() returns frame `index`; False if decoding up to it fails."""
+        try:
+            self._reader.seek_accurate(index)
+        except (self._decord_error, RuntimeError):
+            return False
+        return True
+
+    def _retried_alone(self, failed_index: int, frame_count: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield what decodes of the DECORD_RETRY_FRAMES from `failed_index`, each frame decoded
+        alone; return the index to read on from, past any group of pictures found damaged.
+
+        decord reaches a frame by decoding from the keyframe before it, so the
+        frames after a failed one in its group of pictures fail too: they are
+        skipped without trying, which keeps a damaged group at O(group) decodes.
+        """
+        retry_stop = min(failed_index + DECORD_RETRY_FRAMES, frame_count)
+        unreachable_before = failed_index
+        for index in range(failed_index, retry_stop):
+            if index < unreachable_before:
                 continue
-            try:
-                batch = self._reader.get_batch(batch_indices).asnumpy()
-            except self._decord_error:
-                for index in batch_indices:  # one bad frame fails the whole batch: keep the good ones
-                    if index < unreachable_before:
-                        continue
-                    frame_rgb = self._decode_alone(index)
-                    if frame_rgb is None:
-                        unreachable_before = self._next_keyframe_after(index, frame_count)
-                        continue
-                    yield index, frame_rgb
-                self._clear_decoder_error()  # the last attempt may have failed: start the next batch clean
+            frame_rgb = self._decode_alone(index)
+            if frame_rgb is None:
+                unreachable_before = self._next_keyframe_after(index, frame_count)
                 continue
-            yield from zip(batch_indices, batch)
+            yield index, frame_rgb
+        self._clear_decoder_error()  # the last attempt may have failed: read on from a clean decoder
+        return max(retry_stop, unreachable_before)
 
     def _next_keyframe_after(self, index: int, frame_count: int) -> int:
         """The first keyframe after `index`, or `frame_count` when there is none."""
