@@ -48,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="JSON",
         help='the extractor\'s config entry as a JSON object, e.g. \'{"kind": "i3d", "stride": 2}\'',
     )
-    parser.add_argument("--backend", choices=BACKENDS, default="decord",
-                        help="video decoder (default: decord)")
+    parser.add_argument("--backend", choices=BACKENDS, default="opencv",
+                        help="video decoder (default: opencv, as in the workflow schema)")
     parser.add_argument(
         "--on-unreadable",
         choices=("fail", "skip"),

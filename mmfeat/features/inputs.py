@@ -44,7 +44,7 @@ class ItemSource:
 
     root: Path
     kind: str = "segmentation"  # the dataset's kind: which reader knows its samples
-    backend: str = "decord"  # the video decoder
+    backend: str = "opencv"  # the video decoder (the schema's default, see decode.backend there)
     on_damaged: str = "skip"  # pyav: drop a damaged frame and flag its dependants, or drop them too
     _located: dict[str, Path] = field(default_factory=dict, init=False, repr=False)  # id -> file, found once
 

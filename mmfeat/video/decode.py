@@ -174,7 +174,7 @@ class VideoFrames:
         self.close()
 
 
-def open_video(path: str | os.PathLike, backend: str = "decord", on_damaged: str = "skip") -> VideoFrames:
+def open_video(path: str | os.PathLike, backend: str = "opencv", on_damaged: str = "skip") -> VideoFrames:
     """Open `path` for streaming its frames with `backend` (one of BACKENDS).
 
     `on_damaged` (one of ON_DAMAGED) applies to the pyav backend, the only one
