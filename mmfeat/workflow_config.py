@@ -10,10 +10,10 @@ defaults written in the schema are filled in for the rules to read.
 from __future__ import annotations
 
 import copy
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from mmfeat.errors import UserError
@@ -52,11 +52,28 @@ def with_defaults(definition: str, entry: dict, source: str, schema_path: Path =
     return _fill_defaults(copy.deepcopy(entry), node, schema)
 
 
+def schema_defaults(definition: str, schema_path: Path = SCHEMA_PATH) -> dict:
+    """The defaults of the top-level properties of the schema's `$defs/<definition>`, checking nothing.
+
+    For defaults needed where no entry is at hand, such as dataclass fields
+    (mmfeat.humor.settings); needs yaml only, so `mmfeat --help` stays fast.
+    """
+    properties = _cached_schema(schema_path)["$defs"][definition]["properties"]
+    return {key: copy.deepcopy(sub["default"]) for key, sub in properties.items() if "default" in sub}
+
+
+@cache  # read once per process: dataclass defaults ask at import time
+def _cached_schema(schema_path: Path) -> dict:
+    return _load_schema(schema_path)
+
+
 def _load_schema(schema_path: Path) -> dict:
     return yaml.safe_load(Path(schema_path).read_text())
 
 
 def _schema_problems(instance: Any, schema: dict) -> list[str]:
+    import jsonschema  # here, not at the top: schema_defaults' callers need no validator (70 ms to import)
+
     validator = jsonschema.Draft202012Validator(schema)
     return [
         f"{_key_path(error.absolute_path)}: {error.message}"
@@ -75,6 +92,8 @@ def _key_path(parts) -> str:
 
 def _fill_defaults(instance: Any, schema: dict, root: dict) -> Any:
     """Insert `default` values of the schema's properties, following $ref and additionalProperties."""
+    import jsonschema  # see _schema_problems
+
     if "$ref" in schema:
         schema = _resolve(schema["$ref"], root)
     if not isinstance(instance, dict):

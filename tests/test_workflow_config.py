@@ -1,5 +1,6 @@
 """Config validation: typos and wrong types fail with the key path before any job runs."""
 
+import argparse
 import copy
 
 import pytest
@@ -81,6 +82,25 @@ def test_every_default_comes_from_the_schema(shipped_config):
         assert all(field.default is MISSING for field in fields(settings_class) if field.name in schema_backed)
     trained = validate_config(shipped_config)["models"]["asformer"]["training"]
     assert trained["seed"] == 19980125
+
+
+def test_the_humour_classifiers_take_their_defaults_from_the_schema(shipped_config):
+    """What a humor dataset's `classifiers` leaves out, the experiment's settings and command use."""
+    from mmfeat.commands.humor_experiment import add_arguments
+    from mmfeat.humor.settings import ExperimentSettings, MLPSettings
+
+    humor = {"kind": "humor", "root": "data/urfunny", "features": {"text": "roberta", "audio": "wav2vec2", "video": "i3d"}}
+    config = {**shipped_config, "datasets": {"urfunny": humor}}
+    classifiers = validate_config(config)["datasets"]["urfunny"]["classifiers"]
+    experiment, mlp = ExperimentSettings(), MLPSettings()
+    assert classifiers == {
+        "seeds": len(experiment.seeds), "hidden_size": mlp.hidden_size, "learning_rate": mlp.learning_rate,
+        "max_epochs": mlp.max_epochs, "patience": mlp.patience, "degenerate_threshold": experiment.degenerate_threshold,
+    }
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    command = vars(parser.parse_args(["--modality", "text=t.npz", "--output", "r.json"]))
+    assert {key: command[key] for key in classifiers} == classifiers
 
 
 # settings whose defaults the schema gives (not fixed constants of the method)
