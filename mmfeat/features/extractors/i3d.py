@@ -37,7 +37,13 @@ from torch import nn
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
-from mmfeat.features.extractors.clips import batched, centred_clips, resized_centre_crop
+from mmfeat.features.extractors.clips import (
+    as_model_input,
+    batched,
+    centred_clips,
+    for_device_speed,
+    resized_centre_crop,
+)
 from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem, concatenated
 from mmfeat.features.prefetch import prefetched
 from mmfeat.features.provenance import file_sha256
@@ -145,9 +151,7 @@ def build_i3d_trunk(settings: Settings) -> tuple[nn.Module, dict]:
         weights_identity = {"kind": "file", "path": str(weights_path), "sha256": file_sha256(weights_path)}
 
     _keep_pooled_trunk(model)
-    model.eval().requires_grad_(False).to(device)
-    if device.type == "cuda":  # tensor cores: half precision, channels-last convolutions
-        model.half().to(memory_format=torch.channels_last_3d)
+    for_device_speed(model.eval().requires_grad_(False).to(device), device)
     log.info("I3D trunk on %s (%s) with %s weights", device, next(model.parameters()).dtype, weights_identity["kind"])
     return model, weights_identity
 
@@ -171,26 +175,17 @@ def i3d_feature_batches(
     frames: Iterable[tuple[int, np.ndarray]], trunk: nn.Module, settings: Settings
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """`extract_i3d_features` a batch at a time: (B, 2048) float32 and (B,) int64; one empty pair for no frames."""
-    parameter = next(trunk.parameters())
-    device = parameter.device
+    device = next(trunk.parameters()).device
     half = settings.window // 2
     preprocessed = prefetched((index, preprocess_frame(rgb, settings, device)) for index, rgb in frames)
     clips = centred_clips(preprocessed, half, half, settings.stride, (3, settings.crop, settings.crop), device)
     any_batch = False
     with torch.inference_mode():
         for clip_batch, stream_indices in batched(clips, settings.batch_size):
-            clip_batch = _as_trunk_input(clip_batch, parameter.dtype)
-            yield trunk(clip_batch).float().cpu().numpy(), stream_indices.astype(np.int64)
+            yield trunk(as_model_input(clip_batch, trunk)).float().cpu().numpy(), stream_indices.astype(np.int64)
             any_batch = True
     if not any_batch:
         yield np.zeros((0, FEATURE_DIM), np.float32), np.zeros(0, np.int64)
-
-
-def _as_trunk_input(clip_batch: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The batch in the trunk's dtype, channels-last when the trunk is half precision (GPU)."""
-    if dtype == torch.float32:
-        return clip_batch
-    return clip_batch.to(dtype).contiguous(memory_format=torch.channels_last_3d)
 
 
 def preprocess_frame(rgb: np.ndarray, settings: Settings, device: torch.device) -> torch.Tensor:
