@@ -51,6 +51,18 @@ def test_dataset_problems_stop_the_run_while_it_is_planned_naming_each_file(tmp_
     assert not (tmp_path / "results").exists()
 
 
+def test_a_problem_made_after_a_passed_check_still_stops_the_next_run(tmp_path):
+    """A passed check is remembered (.snakemake/mmfeat-checks) only while the files it read are unchanged."""
+    root = write_dataset(tmp_path / "data" / "toy", VIDEO_FRAMES)
+    status, terminal = snakemake(tmp_path, precomputed_config(), "--dry-run", "results/toy/report.md")
+    assert status == 0, terminal[-3000:]
+    assert (tmp_path / ".snakemake" / "mmfeat-checks" / "toy.json").is_file()
+    (root / "groundTruth" / "b.txt").write_text("cut\nchop\n")
+    status, terminal = snakemake(tmp_path, precomputed_config(), "--dry-run", "results/toy/report.md")
+    assert status != 0
+    assert "data/toy/groundTruth/b.txt, line 2: label 'chop' is not in data/toy/mapping.txt" in terminal
+
+
 def test_without_a_demo_and_without_a_target_every_report_is_planned(tmp_path):
     write_dataset(tmp_path / "data" / "toy", VIDEO_FRAMES)
     status, terminal = snakemake(tmp_path, precomputed_config(), "--dry-run")

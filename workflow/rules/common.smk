@@ -6,9 +6,10 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from mmfeat.datasets.check_cache import check_once
 from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.datasets.segmentation_check import check_segmentation_dataset
-from mmfeat.datasets.urfunny import URFunnyDataset
+from mmfeat.datasets.urfunny import FOLDS_FILE, LABELS_FILE, LANGUAGE_FILE, VIDEOS_DIR, URFunnyDataset
 from mmfeat.demo.salads import demo_video_ids
 from mmfeat.demo.urfunny import demo_sample_ids
 from mmfeat.errors import UserError
@@ -112,12 +113,23 @@ def check_dataset(dataset):
     release's samples when `on_problem: fail`. Checked here rather than in a rule that every
     job depends on: a rule's output upstream of the extraction would rerun every shard after
     a fixed label. A demo's files do not exist yet when the jobs are planned; its generator
-    writes them in the checked layout."""
+    writes them in the checked layout. A check that passed is not run again while the files
+    it read are unchanged (mmfeat/datasets/check_cache.py): Snakemake plans on every
+    invocation, inside each cluster job too, and checking reads every label file."""
     cfg = dataset_config(dataset)
+    root = dataset_root(dataset)
+    marker = Path(".snakemake") / "mmfeat-checks" / f"{dataset}.json"
     if cfg["kind"] == "humor":
-        URFunnyDataset(dataset_root(dataset)).check(on_problem=cfg["on_problem"])
-    else:
-        check_segmentation_dataset(dataset_root(dataset), cfg["splits"], cfg["features"]["precomputed"])
+        settings = {"kind": "humor", "on_problem": cfg["on_problem"]}
+        watched = [root / name for name in (FOLDS_FILE, LANGUAGE_FILE, LABELS_FILE, VIDEOS_DIR)]
+        check_once(lambda: URFunnyDataset(root).check(on_problem=cfg["on_problem"]), watched, settings, marker)
+        return
+    precomputed = cfg["features"]["precomputed"]
+    settings = {"kind": "segmentation", "splits": cfg["splits"], "precomputed": precomputed}
+    layout = SegmentationDataset(root)
+    watched = [layout.mapping_path, layout.ground_truth_dir, layout.bundle_path("train", 1).parent]
+    watched += [root / "features"] if precomputed else []
+    check_once(lambda: check_segmentation_dataset(root, cfg["splits"], precomputed), watched, settings, marker)
 
 
 def feature_shards(dataset, feature_set):
