@@ -13,7 +13,7 @@ from mmfeat.datasets.urfunny import FOLDS_FILE, LABELS_FILE, LANGUAGE_FILE, VIDE
 from mmfeat.demo.salads import demo_video_ids
 from mmfeat.demo.urfunny import demo_sample_ids
 from mmfeat.errors import UserError
-from mmfeat.features.extractors import extractor_module
+from mmfeat.features.extractors import kind_facts
 from mmfeat.features.sharding import videos_by_shard
 from mmfeat.features.video_files import find_video_files
 from mmfeat.snakemake_list_changes import repair_params_change_listing
@@ -162,8 +162,8 @@ def shard_item_arguments(wildcards):
 
 
 def extractor_input(extractor):
-    """What the extractor reads per item: video, audio or text (its module's INPUT)."""
-    return extractor_module(config["extractors"][extractor]["kind"]).INPUT
+    """What the extractor reads per item: video, audio or text (its kind's facts: no torch while planning)."""
+    return kind_facts(config["extractors"][extractor]["kind"]).input
 
 
 def shard_input_files(wildcards):

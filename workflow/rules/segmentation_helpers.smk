@@ -65,7 +65,7 @@ def label_fill(wildcards):
     """How predictions on feature rows reach every label frame (the extractor's FILL)."""
     if wildcards.features == "precomputed":
         return "previous"
-    return extractor_module(config["extractors"][wildcards.features]["kind"]).FILL
+    return kind_facts(config["extractors"][wildcards.features]["kind"]).fill
 
 
 def background_arguments(wildcards):

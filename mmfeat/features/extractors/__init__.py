@@ -6,8 +6,9 @@
     model, weights_identity = extractor.build(settings)
     extracted = extractor.extract(item, model, settings)         # an items.Extracted
 
-Each module declares KIND, INPUT ("video", "audio" or "text", see items.py),
-a frozen `Settings` dataclass with `from_dict`/`to_dict`, `build(settings)` and
+Each module declares KIND, INPUT ("video", "audio" or "text", see items.py;
+taken from KIND_FACTS, which the workflow reads while planning without
+importing the module and torch with it), a frozen `Settings` dataclass with `from_dict`/`to_dict`, `build(settings)` and
 `extract(item, model, settings)`. Adding an extractor touches its module, this
 table and the schema's definition of its kind, nothing else. Modules are
 imported only when asked for, so that a command that needs none of them does
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import ModuleType
 
 from mmfeat.errors import UserError
@@ -29,6 +31,35 @@ EXTRACTOR_MODULES = {
     "wav2vec2": "wav2vec2",
     "roberta": "roberta",
 }
+
+
+
+
+@dataclass(frozen=True)
+class KindFacts:
+    """What the workflow needs to know of a kind before any job, without importing its module."""
+
+    input: str  # what it reads per item: "video", "audio" or "text"
+    fill: str | None = None  # video kinds: how predictions on its rows reach every label frame
+
+
+KIND_FACTS = {
+    # a row per kept frame (every `stride`-th): the frames between take the prediction of the
+    # row before them, as ASFormer repeats predictions made at its sample rate
+    "i3d": KindFacts(input="video", fill="previous"),
+    # rows describe windows centred on their frame, one per step (a second by default): each
+    # label frame takes the nearest row's prediction
+    "s3d": KindFacts(input="video", fill="nearest"),
+    "wav2vec2": KindFacts(input="audio"),
+    "roberta": KindFacts(input="text"),
+}
+
+
+def kind_facts(kind: str) -> KindFacts:
+    """The facts of an extractor kind; UserError for an unknown kind."""
+    if kind not in KIND_FACTS:
+        raise UserError(f"unknown extractor kind {kind!r}; the known kinds are {known_kinds()}")
+    return KIND_FACTS[kind]
 
 
 def known_kinds() -> list[str]:

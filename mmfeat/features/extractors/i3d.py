@@ -37,6 +37,7 @@ from torch import nn
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
+from mmfeat.features.extractors import KIND_FACTS
 from mmfeat.features.extractors.clips import (
     as_model_input,
     batched,
@@ -52,10 +53,8 @@ from mmfeat.models.state_dicts import check_state_dict_fits, load_torch_file
 log = logging.getLogger(__name__)
 
 KIND = "i3d"  # the "kind" that selects this extractor in the config
-INPUT = "video"
-# A row per kept frame (every `stride`-th): the frames between take the prediction of the
-# row before them, as ASFormer repeats predictions made at its sample rate.
-FILL = "previous"
+INPUT = KIND_FACTS[KIND].input
+FILL = KIND_FACTS[KIND].fill  # the frames between kept ones take the prediction of the row before
 FEATURE_DIM = 2048  # channels of i3d_r50's res5 stage
 
 

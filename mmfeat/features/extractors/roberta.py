@@ -33,13 +33,14 @@ import torch
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
+from mmfeat.features.extractors import KIND_FACTS
 from mmfeat.features.extractors.items import TIME_INTERVAL, Extracted, TextItem
 from mmfeat.features.extractors.local_models import directory_identity, loaded_strictly, model_directory
 
 log = logging.getLogger(__name__)
 
 KIND = "roberta"  # the "kind" that selects this extractor in the config
-INPUT = "text"
+INPUT = KIND_FACTS[KIND].input
 # Weights an encoder checkpoint may lack without changing any feature: the pooler
 # (a dense layer over the first token) is absent from masked-LM checkpoints such as
 # roberta-base's, and no output here uses it.

@@ -34,6 +34,7 @@ from torch import nn
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
+from mmfeat.features.extractors import KIND_FACTS
 from mmfeat.features.extractors.clips import (
     as_model_input,
     batched,
@@ -48,10 +49,8 @@ from mmfeat.models.s3d import EMBEDDING_DIM, MIXED_5C_DIM, S3D, load_s3d
 log = logging.getLogger(__name__)
 
 KIND = "s3d"  # the "kind" that selects this extractor
-INPUT = "video"  # reads a VideoItem
-# Rows describe windows centred on their frame, one per step (a second by default): each
-# label frame takes the nearest row's prediction.
-FILL = "nearest"
+INPUT = KIND_FACTS[KIND].input  # reads a VideoItem
+FILL = KIND_FACTS[KIND].fill  # each label frame takes the nearest row's prediction
 
 
 @dataclass(frozen=True)
