@@ -23,3 +23,14 @@ def reference_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """torch on one thread for the test, restored after (`pytest.mark.usefixtures("one_torch_thread")`)."""
+    import torch  # here: most tests need no torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

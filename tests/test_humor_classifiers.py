@@ -16,15 +16,9 @@ from mmfeat.humor.classifiers import (
 )
 from mmfeat.humor.fusion import predictions_from_probabilities
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only wait
+
 FAST = MLPSettings(hidden_size=32, max_epochs=60, patience=10, learning_rate=1e-2)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def separable(samples: int, seed: int, dimension: int = 20, shift: float = 4.0):

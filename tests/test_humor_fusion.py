@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from mmfeat.humor.fusion import (
     early_fusion_features,
@@ -17,13 +16,7 @@ from mmfeat.humor.fusion import (
     strength_order,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only wait
 
 
 def test_mean_of_probabilities():
