@@ -8,9 +8,10 @@
 
 Each module declares KIND, INPUT ("video", "audio" or "text", see items.py;
 taken from KIND_FACTS, which the workflow reads while planning without
-importing the module and torch with it), a frozen `Settings` dataclass with `from_dict`/`to_dict`, `build(settings)` and
-`extract(item, model, settings)`. Adding an extractor touches its module, this
-table and the schema's definition of its kind, nothing else. Modules are
+importing the module and torch with it), a frozen `Settings` dataclass with
+`from_dict`/`to_dict`, `build(settings)` and `extract(item, model, settings)`.
+Adding an extractor touches its module, KIND_FACTS and the schema's
+definition of its kind, nothing else. Modules are
 imported only when asked for, so that a command that needs none of them does
 not pay for torch, transformers or pytorchvideo.
 """
@@ -24,21 +25,11 @@ from types import ModuleType
 
 from mmfeat.errors import UserError
 
-# kind -> module under mmfeat.features.extractors
-EXTRACTOR_MODULES = {
-    "i3d": "i3d",
-    "s3d": "s3d",
-    "wav2vec2": "wav2vec2",
-    "roberta": "roberta",
-}
-
-
-
-
 @dataclass(frozen=True)
 class KindFacts:
-    """What the workflow needs to know of a kind before any job, without importing its module."""
+    """An extractor kind's module, and what the workflow needs of it before any job, without importing it."""
 
+    module: str  # under mmfeat.features.extractors
     input: str  # what it reads per item: "video", "audio" or "text"
     fill: str | None = None  # video kinds: how predictions on its rows reach every label frame
 
@@ -46,12 +37,12 @@ class KindFacts:
 KIND_FACTS = {
     # a row per kept frame (every `stride`-th): the frames between take the prediction of the
     # row before them, as ASFormer repeats predictions made at its sample rate
-    "i3d": KindFacts(input="video", fill="previous"),
+    "i3d": KindFacts(module="i3d", input="video", fill="previous"),
     # rows describe windows centred on their frame, one per step (a second by default): each
     # label frame takes the nearest row's prediction
-    "s3d": KindFacts(input="video", fill="nearest"),
-    "wav2vec2": KindFacts(input="audio"),
-    "roberta": KindFacts(input="text"),
+    "s3d": KindFacts(module="s3d", input="video", fill="nearest"),
+    "wav2vec2": KindFacts(module="wav2vec2", input="audio"),
+    "roberta": KindFacts(module="roberta", input="text"),
 }
 
 
@@ -63,15 +54,13 @@ def kind_facts(kind: str) -> KindFacts:
 
 
 def known_kinds() -> list[str]:
-    return sorted(EXTRACTOR_MODULES)
+    return sorted(KIND_FACTS)
 
 
 def extractor_module(kind_or_settings) -> ModuleType:
     """The module of an extractor kind (a string) or of a Settings object; UserError for an unknown kind."""
     kind = kind_or_settings if isinstance(kind_or_settings, str) else kind_or_settings.to_dict()["kind"]
-    if kind not in EXTRACTOR_MODULES:
-        raise UserError(f"unknown extractor kind {kind!r}; the known kinds are {known_kinds()}")
-    return importlib.import_module(f"{__name__}.{EXTRACTOR_MODULES[kind]}")
+    return importlib.import_module(f"{__name__}.{kind_facts(kind).module}")
 
 
 def parse_settings(entry: Mapping, source: str = "the extractor settings"):
