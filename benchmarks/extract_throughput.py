@@ -31,6 +31,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a script from a checkout, no install needed
 
+from mmfeat.features.extractors import clips as clip_pipeline  # noqa: E402
 from mmfeat.features.extractors import extractor_module, parse_settings  # noqa: E402
 from mmfeat.features.extractors.items import VideoItem  # noqa: E402
 from mmfeat.features.store import ShardWriter  # noqa: E402
@@ -95,7 +96,7 @@ def time_job(video: Path, extractor, model, settings, backend: str, shard_path: 
              threaded: bool = True) -> tuple[int, float]:
     """Decode, window, preprocess, run the model and append to a shard; (clips, seconds)."""
     if not threaded:  # the frames produced in the model's thread, as before the reader thread
-        extractor.prefetched, saved = (lambda items: items), extractor.prefetched
+        clip_pipeline.prefetched, saved = (lambda items: items), clip_pipeline.prefetched
     try:
         started = time.perf_counter()
         with (ShardWriter(shard_path, settings.to_dict()["kind"], settings.to_dict()) as shard,
@@ -105,7 +106,7 @@ def time_job(video: Path, extractor, model, settings, backend: str, shard_path: 
         return rows, time.perf_counter() - started
     finally:
         if not threaded:
-            extractor.prefetched = saved
+            clip_pipeline.prefetched = saved
 
 
 def time_bare(forward, model, settings, clip_count: int) -> float:

@@ -20,12 +20,14 @@ float32 NCDHW, the fastest there.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from mmfeat.features.prefetch import prefetched
 
 
 def resized_centre_crop(rgb: np.ndarray, resize_short: int, crop: int, device: torch.device) -> torch.Tensor:
@@ -40,6 +42,30 @@ def resized_centre_crop(rgb: np.ndarray, resize_short: int, crop: int, device: t
     top = (resized_size[0] - crop) // 2
     left = (resized_size[1] - crop) // 2
     return image[:, top : top + crop, left : left + crop] / 255.0
+
+
+def model_batches(
+    frames: Iterable[tuple[int, np.ndarray]],
+    preprocess: Callable[[np.ndarray, torch.device], torch.Tensor],
+    before: int,
+    after: int,
+    step: int,
+    crop: int,
+    model: nn.Module,
+    batch_size: int,
+) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
+    """(B, 3, before + 1 + after, crop, crop) batches ready for `model` (its device, dtype and
+    layout) and their centres' int64 stream indices, from decoded (index, RGB) frames.
+
+    Frames are preprocessed by `preprocess(rgb, device)` in a reader thread
+    (prefetch.prefetched) while the model works on the previous batch. Iterate
+    inside the caller's `torch.inference_mode()`.
+    """
+    device = next(model.parameters()).device
+    preprocessed = prefetched((index, preprocess(rgb, device)) for index, rgb in frames)
+    clips = centred_clips(preprocessed, before, after, step, (3, crop, crop), device)
+    for clip_batch, stream_indices in batched(clips, batch_size):
+        yield as_model_input(clip_batch, model), stream_indices.astype(np.int64)
 
 
 def centred_clips(

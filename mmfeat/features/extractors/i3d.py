@@ -38,15 +38,8 @@ from torch import nn
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
 from mmfeat.features.extractors import KIND_FACTS
-from mmfeat.features.extractors.clips import (
-    as_model_input,
-    batched,
-    centred_clips,
-    for_device_speed,
-    resized_centre_crop,
-)
+from mmfeat.features.extractors.clips import for_device_speed, model_batches, resized_centre_crop
 from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem, concatenated
-from mmfeat.features.prefetch import prefetched
 from mmfeat.features.provenance import file_sha256
 from mmfeat.models.state_dicts import check_state_dict_fits, load_torch_file
 
@@ -174,14 +167,13 @@ def i3d_feature_batches(
     frames: Iterable[tuple[int, np.ndarray]], trunk: nn.Module, settings: Settings
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """`extract_i3d_features` a batch at a time: (B, 2048) float32 and (B,) int64; one empty pair for no frames."""
-    device = next(trunk.parameters()).device
     half = settings.window // 2
-    preprocessed = prefetched((index, preprocess_frame(rgb, settings, device)) for index, rgb in frames)
-    clips = centred_clips(preprocessed, half, half, settings.stride, (3, settings.crop, settings.crop), device)
+    batches = model_batches(frames, lambda rgb, device: preprocess_frame(rgb, settings, device),
+                            half, half, settings.stride, settings.crop, trunk, settings.batch_size)
     any_batch = False
     with torch.inference_mode():
-        for clip_batch, stream_indices in batched(clips, settings.batch_size):
-            yield trunk(as_model_input(clip_batch, trunk)).float().cpu().numpy(), stream_indices.astype(np.int64)
+        for clip_batch, stream_indices in batches:
+            yield trunk(clip_batch).float().cpu().numpy(), stream_indices
             any_batch = True
     if not any_batch:
         yield np.zeros((0, FEATURE_DIM), np.float32), np.zeros(0, np.int64)

@@ -35,15 +35,8 @@ from torch import nn
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
 from mmfeat.features.extractors import KIND_FACTS
-from mmfeat.features.extractors.clips import (
-    as_model_input,
-    batched,
-    centred_clips,
-    for_device_speed,
-    resized_centre_crop,
-)
+from mmfeat.features.extractors.clips import for_device_speed, model_batches, resized_centre_crop
 from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem, concatenated
-from mmfeat.features.prefetch import prefetched
 from mmfeat.models.s3d import EMBEDDING_DIM, MIXED_5C_DIM, S3D, load_s3d
 
 log = logging.getLogger(__name__)
@@ -129,18 +122,16 @@ def extract_chunks(item: VideoItem, model: S3D, settings: Settings) -> Iterator[
     """
     rate = settings.fps if settings.fps is not None else item.fps
     step = settings.step_frames if settings.step_frames is not None else max(1, round(settings.step_seconds * rate))
-    device = next(model.parameters()).device
     frames = item.frames if settings.fps is None else resampled(item.frames, item.fps, settings.fps)
-    preprocessed = prefetched((index, preprocess_frame(rgb, settings, device)) for index, rgb in frames)
     # a window of W frames: W/2 before its centre and W/2 - 1 after (S3D's windows are even)
     before = settings.window // 2
-    clips = centred_clips(preprocessed, before, settings.window - before - 1, step,
-                          (3, settings.crop, settings.crop), device)
+    batches = model_batches(frames, lambda rgb, device: preprocess_frame(rgb, settings, device),
+                            before, settings.window - before - 1, step, settings.crop, model, settings.batch_size)
     any_batch = False
     with torch.inference_mode():
-        for clip_batch, stream_indices in batched(clips, settings.batch_size):
-            video_embedding, mixed_5c = model.embed_video(as_model_input(clip_batch, model))
-            yield Extracted(features=mixed_5c.float().cpu().numpy(), positions=stream_indices.astype(np.int64),
+        for clip_batch, stream_indices in batches:
+            video_embedding, mixed_5c = model.embed_video(clip_batch)
+            yield Extracted(features=mixed_5c.float().cpu().numpy(), positions=stream_indices,
                             position_kind=FRAME_INDEX,
                             outputs={"video_embedding": video_embedding.float().cpu().numpy()})
             any_batch = True
