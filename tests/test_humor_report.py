@@ -1,17 +1,26 @@
-"""The humour report: its tables, the reference rows only when asked, skipped samples, pictures, demo note."""
+"""The humour report: its tables, the reference rows only when asked, skipped samples, pictures, demo note,
+the warning on a real dataset whose features come from random weights."""
 
 from __future__ import annotations
 
 import copy
+import json
+import pickle
 import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from humor_synthetic import synthetic_modalities
 from mmfeat.humor.settings import ExperimentSettings, MLPSettings
 from mmfeat.humor.experiment import run_humor_experiment
 from mmfeat.reports.humor_report import write_humor_report
 
+REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {"features": {
     "text": {"extractor": "roberta-demo", "weights": {"kind": "random", "seed": 3}, "layers": 2},
     "audio": {"extractor": "wav2vec2-base", "weights": {"kind": "pretrained", "name": "facebook/wav2vec2-base"}},
@@ -138,3 +147,76 @@ def test_time_per_stage_closes_the_report(results, tmp_path):
     assert report.rstrip().endswith("| humor_experiment | 1 | 40.2 | 40.2 | 40.2 |")
     assert table_lines(report, "Time per stage")[1] == "| extract_shard | 2 | 8.0 | 4.0 | 5.0 |"
     assert "## Time per stage" not in write(results, tmp_path)
+
+
+def opening_warning(report: str) -> str | None:
+    """The blockquote that follows the title, if the report opens with one."""
+    second = report.split("\n\n")[1]
+    return second if second.startswith("> ") else None
+
+
+def test_a_real_dataset_with_random_extractors_opens_with_a_warning_naming_them(results, tmp_path):
+    real = copy.deepcopy(results)
+    real["settings"] = {"features": {  # as the workflow states them for entries without `weights`
+        "text": {"extractor": "roberta", "kind": "roberta", "weights": "models/roberta-base"},
+        "audio": {"extractor": "wav2vec2", "kind": "wav2vec2", "seed": 0, "weights": {"kind": "random", "seed": 0}},
+        "video": {"extractor": "i3d", "kind": "i3d", "seed": 0, "weights": {"kind": "random", "seed": 0}},
+    }}
+    report = write(real, tmp_path, reference="urfunny")
+    assert report.startswith("# ur-funny: humour detection from text, audio, video\n\n")
+    warning = opening_warning(report)
+    assert warning is not None and warning.startswith("> **Warning: random features.**")
+    assert re.search(r"The features of (.+?) come from randomly initialised", warning).group(1) \
+        == "audio (`wav2vec2`), video (`i3d`)"
+    assert "reference and published rows are not comparable" in warning
+    assert "**Demo.**" not in report
+
+    trained = copy.deepcopy(real)
+    for modality in ("audio", "video"):
+        trained["settings"]["features"][modality]["weights"] = {"kind": "file", "path": f"{modality}.pt",
+                                                                "sha256": "00ff"}
+    assert opening_warning(write(trained, tmp_path, reference="urfunny")) is None
+    assert "Warning: random features" not in write(trained, tmp_path)
+
+
+def test_the_demo_note_stands_in_for_the_warning(results, tmp_path):
+    report = write(results, tmp_path, demo=True)  # the fixture's text features are random
+    assert opening_warning(report).startswith("> **Demo.**")
+    assert "Warning: random features" not in report
+
+
+@pytest.mark.slow
+def test_the_workflow_states_random_weights_that_the_report_then_warns_of(results, tmp_path):
+    """A UR-FUNNY-layout dataset without `demo`, wav2vec2 and i3d without `weights`: the settings the
+    planned humor-experiment job is given make the report open with the warning (a dry run: seconds)."""
+    root = tmp_path / "data" / "funny"
+    (root / "videos").mkdir(parents=True)
+    entry = {"punchline_sentence": "a duck", "context_sentences": [], "punchline_intervals": [[0.1, 0.3], [0.4, 0.6]],
+             "context_intervals": [], "punchline_embedding_indexes": [0, 1], "context_embedding_indexes": []}
+    (root / "data_folds.pkl").write_bytes(pickle.dumps({"train": [1, 2], "dev": [3], "test": [4]}))
+    (root / "language_sdk.pkl").write_bytes(pickle.dumps({sample: entry for sample in (1, 2, 3, 4)}))
+    (root / "humor_label_sdk.pkl").write_bytes(pickle.dumps({1: 1, 2: 0, 3: 1, 4: 0}))
+    for sample in (1, 2, 3, 4):
+        (root / "videos" / f"{sample}.mp4").write_bytes(b"never decoded by a dry run")
+    config = yaml.safe_load((REPO / "tests" / "configs" / "tiny-humor.yaml").read_text())
+    dataset = config["datasets"].pop("tiny-funny")
+    dataset.pop("demo")
+    config["datasets"]["funny"] = {**dataset, "root": "data/funny", "reference_results": "urfunny"}
+    assert "weights" not in config["extractors"]["wav2vec2-tiny"] and "weights" not in config["extractors"]["i3d-tiny"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    planned = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "--dry-run", "--printshellcmds",
+         "results/funny/report.md"], capture_output=True, text=True, timeout=300)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    commands = [line for line in planned.stdout.splitlines() if "mmfeat humor-" in line]
+    experiment = shlex.split(next(line for line in commands if "humor-experiment" in line).split(": ", 1)[1])
+    report_command = next(line for line in commands if "humor-report" in line)
+    assert "--demo" not in report_command
+
+    real = copy.deepcopy(results)
+    real["settings"] = json.loads(experiment[experiment.index("--settings") + 1])
+    warning = opening_warning(write(real, tmp_path / "report", name="funny", reference="urfunny"))
+    assert warning is not None
+    assert re.search(r"The features of (.+?) come from", warning).group(1) \
+        == "audio (`wav2vec2-tiny`), video (`i3d-tiny`)"

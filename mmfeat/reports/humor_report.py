@@ -1,4 +1,5 @@
-"""The Markdown report of a humour-detection run: single-modality classifiers, late fusion
+"""The Markdown report of a humour-detection run: a demo note, or on a real dataset a warning when
+some modality's features come from randomly initialised networks; single-modality classifiers, late fusion
 (mean of probabilities, majority vote), learned and early fusion, mean ± std over seeds, the
 majority-class baseline, degenerate results, confusion matrices, features and weights used,
 the samples left out, and the time each stage took. Reads the results dict of
@@ -27,7 +28,7 @@ from mmfeat.atomic import write_text_atomically
 from mmfeat.reports.confusion_matrix import draw_confusion_matrix
 from mmfeat.reports.references import HUMOR_REFERENCES, URFUNNY_PUBLISHED_ACCURACY, URFUNNY_STUDY_SINGLE_MODALITY
 from mmfeat.reports.stage_times import stage_times_section
-from mmfeat.reports.weights import describe_weights, is_random
+from mmfeat.reports.weights import describe_weights, is_random, random_features_warning
 
 METRIC_COLUMNS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"))
 CLASS_NAMES = ("not humour", "humour")
@@ -81,7 +82,16 @@ def _title(name: str, results: dict, demo: bool) -> str:
             + ". The numbers show that the workflow runs end to end; they are not comparable with the study "
             "or with published results."
             + ("\n>\n> " + "\n>\n> ".join(sources) if sources else ""))
+    elif random_modalities(results):
+        lines.append(random_features_warning(random_modalities(results)))
     return "\n\n".join(lines)
+
+
+def random_modalities(results: dict) -> list[str]:
+    """'audio (`wav2vec2`)' for each modality whose extractor ran with randomly initialised weights."""
+    return [f"{modality} (`{entry.get('extractor', 'extractor not given')}`)"
+            for modality, entry in results["settings"].get("features", {}).items()
+            if modality in results["modalities"] and is_random(entry.get("weights"))]
 
 
 def _overview(results: dict) -> str:

@@ -22,7 +22,7 @@ from mmfeat.features.store import FeatureStore
 from mmfeat.metrics.segmentation import METRIC_NAMES, evaluate_sequences
 from mmfeat.reports.references import REFERENCE_RESULTS
 from mmfeat.reports.ribbons import draw_ribbons
-from mmfeat.reports.weights import describe_weights, is_random
+from mmfeat.reports.weights import describe_weights, is_random, random_features_warning
 from mmfeat.reports.stage_times import stage_times_section
 
 METRIC_TITLES = ("Acc", "Edit", "F1@10", "F1@25", "F1@50")  # METRIC_NAMES as a reader knows them
@@ -129,11 +129,7 @@ def _title(name: str, settings: dict, stores: dict[str, FeatureStore]) -> str:
             f"workflow runs end to end; they say nothing about how well the methods work."
         )
     elif random_feature_sets(stores):
-        lines.append(
-            f"> **Warning: random features.** The features of {', '.join(random_feature_sets(stores))} come from "
-            f"randomly initialised networks (no `weights` configured for the extractor). Models trained on them "
-            f"learn from random projections of the frames, and the reference rows below are not comparable."
-        )
+        lines.append(random_features_warning(random_feature_sets(stores)))
     return "\n\n".join(lines)
 
 
