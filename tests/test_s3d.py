@@ -15,7 +15,7 @@ import torch
 from mmfeat.errors import UserError
 from mmfeat.features.extractors import s3d as s3d_extractor
 from mmfeat.features.extractors.items import FRAME_INDEX, VideoItem
-from mmfeat.models.s3d import S3D, load_s3d, tokenise
+from mmfeat.models.s3d import S3D, SentenceEmbedding, load_s3d, tokenise
 
 # Taken from the public model definition (s3dg.py in antoine77340/S3D_HowTo100M), whose
 # state_dict is the released s3d_howto100m.pth: a sample of its 537 keys with their shapes.
@@ -113,9 +113,8 @@ def decoded_frames(count: int, missing: tuple[int, ...] = ()) -> list[tuple[int,
 # --- the model and its weights -------------------------------------------------------------
 
 
-def test_layout_matches_the_release_with_a_vocabulary_of_its_size():
-    release_sized_words = [f"word{index}" for index in range(RELEASE_WORD_EMBEDDING_ROWS - 1)]
-    state_dict = S3D(release_sized_words).state_dict()
+def test_layout_matches_the_release_whatever_the_vocabularys_length():
+    state_dict = S3D(WORDS).state_dict()
     assert len(state_dict) == RELEASE_KEY_COUNT
     assert {name: tuple(state_dict[name].shape) for name in RELEASE_SHAPES} == RELEASE_SHAPES
     assert sum(t.numel() for name, t in state_dict.items() if not name.endswith("num_batches_tracked")) == (
@@ -123,10 +122,25 @@ def test_layout_matches_the_release_with_a_vocabulary_of_its_size():
     )
 
 
-def test_word_embedding_has_one_row_per_word_plus_padding(vocabulary_file):
-    assert S3D(WORDS).text_module.word_embd.weight.shape == (len(WORDS) + 1, 300)
-    assert S3D(vocabulary_file).text_module.word_embd.weight.shape == (len(WORDS) + 1, 300)
-    assert S3D([]).text_module.word_embd.weight.shape == (1, 300)
+def test_word_embedding_has_the_releases_rows_whatever_the_word_list(vocabulary_file):
+    for vocabulary in (WORDS, vocabulary_file, []):
+        assert SentenceEmbedding(vocabulary).word_embd.weight.shape == (RELEASE_WORD_EMBEDDING_ROWS, 300)
+    assert SentenceEmbedding(WORDS, word_rows=len(WORDS) + 1).word_embd.weight.shape == (len(WORDS) + 1, 300)
+    with pytest.raises(UserError, match=r"s3d_dict\.npy has 7 words but the S3D word embedding has 7 rows, room for 6"):
+        SentenceEmbedding(vocabulary_file, word_rows=len(WORDS))
+
+
+def test_the_seeded_random_tower_does_not_depend_on_the_tables_size():
+    """Only the rows a token reaches are drawn, so the demo's random weights stay as they were with a table of
+    len(words) + 1 rows; the rows beyond are zeros, never read."""
+    torch.manual_seed(0)
+    release_sized = S3D(WORDS).state_dict()
+    torch.manual_seed(0)
+    word_sized = S3D(WORDS, word_rows=len(WORDS) + 1).state_dict()
+    table = release_sized.pop("text_module.word_embd.weight")
+    assert torch.equal(table[: len(WORDS) + 1], word_sized.pop("text_module.word_embd.weight"))
+    assert not table[len(WORDS) + 1 :].any()
+    assert all(torch.equal(tensor, word_sized[name]) for name, tensor in release_sized.items())
 
 
 @pytest.fixture(scope="module")
@@ -178,15 +192,74 @@ def test_weights_that_do_not_fit_fail_naming_the_file(tmp_path, vocabulary_file)
         load_s3d(tmp_path / "absent.pth", vocabulary_file, seed=0)
 
 
-def test_weights_need_their_own_vocabulary(tmp_path, saved_weights):
+def test_weights_need_a_vocabulary_that_fits_their_word_embedding(tmp_path, saved_weights, vocabulary_file, model):
     with pytest.raises(UserError, match="set `vocabulary`"):
         load_s3d(saved_weights, None, seed=0)
-    shorter = tmp_path / "short_dict.npy"
-    np.save(shorter, np.array(WORDS[:3]))
-    with pytest.raises(UserError, match=r"short_dict\.npy has 3 words.*s3d_howto100m\.pth has 8 rows"):
-        load_s3d(saved_weights, shorter, seed=0)
     with pytest.raises(UserError, match=r"missing_dict\.npy does not exist"):
         load_s3d(saved_weights, tmp_path / "missing_dict.npy", seed=0)
+
+    # the table takes its size from the file: 9 rows hold the 7 words, 7 rows do not
+    for rows in (9, 7):
+        state_dict = {**model.state_dict(), "text_module.word_embd.weight": torch.randn(rows, 300)}
+        torch.save(state_dict, tmp_path / f"rows{rows}.pth")
+    loaded, _ = load_s3d(tmp_path / "rows9.pth", vocabulary_file, seed=0)
+    assert loaded.text_module.word_embd.weight.shape == (9, 300)
+    too_many_words = r"s3d_dict\.npy has 7 words but the word embedding in .*rows7\.pth has 7 rows, room for 6 words"
+    with pytest.raises(UserError, match=too_many_words):
+        load_s3d(tmp_path / "rows7.pth", vocabulary_file, seed=0)
+
+
+# The public text tower, restated from a reading of Sentence_Embedding in s3dg.py of
+# antoine77340/S3D_HowTo100M (commit b8cd0bb): word i of the dictionary is token i + 1
+# (`word_to_token[t] = i + 1`) whatever the table's 66,250 rows; a sentence is lower-cased,
+# split by re.findall(r"[\w']+"), its unknown words dropped, the first 16 tokens kept and
+# the row padded with token 0 (all zeros when no word is known); then word_embd, fc1, ReLU,
+# max over the 16 positions (padding included) and fc2.
+SENTENCES = ["Cut the TOMATO!", "don't peel", "nothing known here", "cut " * 20 + "oil", "Peel, add oil; add OIL"]
+RELEASE_TOKENS = [  # the tokens the public code gives SENTENCES with WORDS as its dictionary
+    [1, 2] + [0] * 14,
+    [3, 4] + [0] * 14,
+    [0] * 16,
+    [1] * 16,
+    [4, 6, 7, 6, 7] + [0] * 11,
+]
+
+
+def release_text_embedding(state_dict: dict[str, torch.Tensor], tokens: list[list[int]]) -> torch.Tensor:
+    """The public Sentence_Embedding's output for token rows, in float64, from the state_dict's own tensors."""
+    weights = {name: state_dict[f"text_module.{name}"].double() for name in
+               ("word_embd.weight", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")}
+    word_vectors = weights["word_embd.weight"][torch.tensor(tokens)]  # (N, 16, 300)
+    hidden = torch.relu(word_vectors @ weights["fc1.weight"].T + weights["fc1.bias"])  # (N, 16, 2048)
+    return hidden.max(dim=1).values @ weights["fc2.weight"].T + weights["fc2.bias"]  # (N, 512)
+
+
+def test_a_short_dictionary_loads_a_release_shaped_state_dict_and_embeds_text_as_the_release(
+    tmp_path, vocabulary_file, model
+):
+    # our model's keys and video tensors (whose layout the first test checks against the release),
+    # with a text tower drawn anew: 66,250 distinct word vectors, so a wrong token or row shows
+    generator = torch.Generator().manual_seed(7)
+    state_dict = {
+        **model.state_dict(),
+        "text_module.word_embd.weight": torch.randn(RELEASE_WORD_EMBEDDING_ROWS, 300, generator=generator),
+        "text_module.fc1.weight": torch.randn(2048, 300, generator=generator) / 300**0.5,
+        "text_module.fc1.bias": torch.randn(2048, generator=generator) / 10,
+        "text_module.fc2.weight": torch.randn(512, 2048, generator=generator) / 2048**0.5,
+        "text_module.fc2.bias": torch.randn(512, generator=generator) / 10,
+    }
+    weights_path = tmp_path / "s3d_howto100m.pth"
+    torch.save(state_dict, weights_path)
+
+    loaded, identity = load_s3d(weights_path, vocabulary_file, seed=0)  # 7 words, strict load
+
+    assert identity["kind"] == "file"
+    assert all(torch.equal(loaded.state_dict()[name], tensor) for name, tensor in state_dict.items())
+    assert tokenise(SENTENCES, loaded.text_module.word_to_token).tolist() == RELEASE_TOKENS
+    with torch.inference_mode():
+        embeddings = loaded.embed_text(SENTENCES)
+    torch.testing.assert_close(embeddings.double(), release_text_embedding(state_dict, RELEASE_TOKENS),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_random_weights_follow_the_seed_and_leave_the_callers_random_stream_alone():

@@ -8,7 +8,10 @@
 
 The release (antoine77340/S3D_HowTo100M) is a state_dict, `s3d_howto100m.pth`,
 and a word list, `s3d_dict.npy`. Parameter names, shapes and the layer order
-here follow its `s3dg.py`; the code is our own. The video tower is fully
+here follow its `s3dg.py`; the code is our own. As there, the word embedding
+has 66,250 rows whatever the word list holds (word i is row i + 1, row 0
+pads), so a shorter list loads the released weights too; a weights file
+with another row count gives the table its size. The video tower is fully
 convolutional with a global average at the end: 32 frames were used in
 training, 16 also work, and any even height and width (the space-to-depth stem
 halves T, H and W). Inputs are RGB in [0, 1] with no mean/std normalisation,
@@ -34,6 +37,7 @@ EMBEDDING_DIM = 512  # the joint text-video space of the release
 MIXED_5C_DIM = 1024  # channels of mixed_5c, the pooled visual feature
 WORD_VECTOR_DIM = 300  # word2vec size of the release's word embedding
 TEXT_HIDDEN_DIM = 2048  # fc1 width of the text tower
+RELEASE_WORD_ROWS = 66_250  # rows of the release's word embedding, fixed in its s3dg.py, not taken from s3d_dict.npy
 MAX_WORDS = 16  # words kept per sentence by the release's tokeniser
 WORD_PATTERN = re.compile(r"[\w']+")  # the release's word split: apostrophes stay inside words
 RELEASE_NAME = "S3D text-video (HowTo100M MIL-NCE release, s3d_howto100m.pth)"
@@ -61,7 +65,8 @@ def load_s3d(
     `weights` None gives random weights from `seed` and the identity
     {"kind": "random", "seed"}; `vocabulary` may then be None (a text tower
     that knows no word). With a weights file, `vocabulary` must be the word
-    list released with it; the identity is {"kind": "file", "path", "sha256",
+    list released with it, of at most rows - 1 words for the file's word
+    embedding; the identity is {"kind": "file", "path", "sha256",
     "vocabulary": {"path", "sha256"}}.
     """
     if weights is not None and vocabulary is None:
@@ -71,17 +76,16 @@ def load_s3d(
         )
     if weights is not None and not isinstance(vocabulary, (str, Path)):
         raise UserError(f"S3D weights {weights} need `vocabulary` as a path to the released s3d_dict.npy")
-    words = [] if vocabulary is None else vocabulary
-    # fork_rng: seeding the initialisation must not change the caller's random stream
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = S3D(words)
     if weights is None:
-        return model.eval(), {"kind": "random", "seed": seed}
+        model = _seeded_s3d([] if vocabulary is None else vocabulary, RELEASE_WORD_ROWS, seed)
+        return model, {"kind": "random", "seed": seed}
 
     weights_path, vocabulary_path = Path(weights), Path(vocabulary)
     state_dict = _read_state_dict(weights_path)
-    _check_vocabulary_fits(state_dict, model, weights_path, vocabulary_path)
+    word_rows = _word_rows(state_dict)
+    words = load_vocabulary(vocabulary_path)
+    check_vocabulary_fits(len(words), word_rows, str(vocabulary_path), f"the word embedding in {weights_path}")
+    model = _seeded_s3d(words, word_rows, seed)
     check_state_dict_fits(model, state_dict, source=str(weights_path), expected=RELEASE_NAME)
     model.load_state_dict(state_dict, strict=True)
     weights_identity = {
@@ -93,15 +97,29 @@ def load_s3d(
     return model.eval(), weights_identity
 
 
+def _seeded_s3d(vocabulary: str | Path | Sequence[str], word_rows: int, seed: int) -> S3D:
+    """S3D in eval mode with its random initialisation drawn from `seed`."""
+    # fork_rng: seeding the initialisation must not change the caller's random stream
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return S3D(vocabulary, word_rows=word_rows).eval()
+
+
 class S3D(nn.Module):
     """S3D-G video tower (space-to-depth stem, gated inception blocks) and the release's text tower.
 
     `vocabulary` is the path of the release's s3d_dict.npy or a sequence of
-    words; word i becomes token i + 1 (token 0 pads), so the word embedding
-    has len(vocabulary) + 1 rows.
+    words; word i becomes token i + 1 (token 0 pads). The word embedding has
+    `word_rows` rows, the release's 66,250 unless a weights file says
+    otherwise, and the vocabulary may hold up to `word_rows` - 1 words.
     """
 
-    def __init__(self, vocabulary: str | Path | Sequence[str], num_embeddings: int = EMBEDDING_DIM) -> None:
+    def __init__(
+        self,
+        vocabulary: str | Path | Sequence[str],
+        num_embeddings: int = EMBEDDING_DIM,
+        word_rows: int = RELEASE_WORD_ROWS,
+    ) -> None:
         super().__init__()
         # Stem: on the space-to-depth input (8 * 3 channels at half T, H, W) a 2x4x4 conv
         # stands for the 3x7x7 stride-2 conv of S3D-G.
@@ -116,7 +134,7 @@ class S3D(nn.Module):
         for name, input_channels, widths in INCEPTION_BLOCKS:
             self.add_module(name, GatedInceptionBlock(input_channels, *widths))
         self.fc = nn.Linear(MIXED_5C_DIM, num_embeddings)
-        self.text_module = SentenceEmbedding(vocabulary, num_embeddings)
+        self.text_module = SentenceEmbedding(vocabulary, num_embeddings, word_rows)
         self._init_random_weights()
 
     def _init_random_weights(self) -> None:
@@ -164,11 +182,26 @@ class S3D(nn.Module):
 class SentenceEmbedding(nn.Module):
     """The release's text tower: word vectors, ReLU(fc1), max over words, fc2."""
 
-    def __init__(self, vocabulary: str | Path | Sequence[str], num_embeddings: int = EMBEDDING_DIM) -> None:
+    def __init__(
+        self,
+        vocabulary: str | Path | Sequence[str],
+        num_embeddings: int = EMBEDDING_DIM,
+        word_rows: int = RELEASE_WORD_ROWS,
+    ) -> None:
         super().__init__()
-        words = load_vocabulary(vocabulary) if isinstance(vocabulary, (str, Path)) else list(vocabulary)
+        if isinstance(vocabulary, (str, Path)):
+            words, vocabulary_name = load_vocabulary(vocabulary), str(vocabulary)
+        else:
+            words, vocabulary_name = list(vocabulary), "the S3D word list"
+        check_vocabulary_fits(len(words), word_rows, vocabulary_name, "the S3D word embedding")
         self.word_to_token = {word: index + 1 for index, word in enumerate(words)}
-        self.word_embd = nn.Embedding(len(words) + 1, WORD_VECTOR_DIM)
+        # Only the rows a token can reach (padding and one per word) are drawn, from the
+        # stream and in the amount a table of just those rows would take: the seeded
+        # random tower is then the same whatever the table's size. The other rows exist
+        # so that the release's state_dict fits; zeros until weights are loaded.
+        table = torch.zeros(word_rows, WORD_VECTOR_DIM)
+        nn.init.normal_(table[: len(words) + 1])  # nn.Embedding's own initialisation
+        self.word_embd = nn.Embedding.from_pretrained(table, freeze=False)
         self.fc1 = nn.Linear(WORD_VECTOR_DIM, TEXT_HIDDEN_DIM)
         self.fc2 = nn.Linear(TEXT_HIDDEN_DIM, num_embeddings)
 
@@ -345,14 +378,21 @@ def _read_state_dict(weights_path: Path) -> dict[str, torch.Tensor]:
     return state_dict
 
 
-def _check_vocabulary_fits(
-    state_dict: Mapping[str, torch.Tensor], model: S3D, weights_path: Path, vocabulary_path: Path
-) -> None:
-    """Fail, naming both files, when the word list is not the one the weights' word embedding was made for."""
+def _word_rows(state_dict: Mapping[str, torch.Tensor]) -> int:
+    """Rows of the word embedding in `state_dict`; the release's count where it has none of a usable shape.
+
+    A missing or misshapen embedding is then reported by the strict check, with the rest.
+    """
     embedding = state_dict.get("text_module.word_embd.weight")
-    rows = model.text_module.word_embd.weight.shape[0]
-    if isinstance(embedding, torch.Tensor) and embedding.ndim == 2 and embedding.shape[0] != rows:
+    if isinstance(embedding, torch.Tensor) and embedding.ndim == 2 and embedding.shape[0] > 0:
+        return embedding.shape[0]
+    return RELEASE_WORD_ROWS
+
+
+def check_vocabulary_fits(word_count: int, word_rows: int, vocabulary_name: str, embedding_name: str) -> None:
+    """Fail, naming both, when a word list has more words than a word embedding has rows for (row 0 pads)."""
+    if word_count > word_rows - 1:
         raise UserError(
-            f"{vocabulary_path} has {rows - 1} words but the word embedding in {weights_path} has "
-            f"{embedding.shape[0]} rows (one per word plus padding); use the s3d_dict.npy released with these weights"
+            f"{vocabulary_name} has {word_count} words but {embedding_name} has {word_rows} rows, room for "
+            f"{word_rows - 1} words (word i is row i + 1, row 0 pads); use the s3d_dict.npy released with the weights"
         )
