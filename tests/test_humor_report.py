@@ -85,7 +85,7 @@ def test_skipped_samples_given_and_missing_from_a_modality(results, tmp_path):
     report = write(results, tmp_path, skipped={"clip-9999": "video could not be decoded"})
     rows = table_lines(report, "Samples skipped")
     assert rows[1:] == ["| clip-0000 | no text features |", "| clip-9999 | video could not be decoded |"]
-    assert "2 sample(s) are in no table" in report
+    assert "2 samples are in no table" in report
 
 
 def test_confusion_matrices_are_written_and_linked(results, tmp_path):
@@ -220,3 +220,18 @@ def test_the_workflow_states_random_weights_that_the_report_then_warns_of(result
     assert warning is not None
     assert re.search(r"The features of (.+?) come from", warning).group(1) \
         == "audio (`wav2vec2-tiny`), video (`i3d-tiny`)"
+
+
+def test_one_seed_one_epoch_and_one_skipped_sample_are_worded_as_one(results, tmp_path):
+    one_seed = run_humor_experiment(synthetic_modalities(), ExperimentSettings(
+        seeds=(4,), mlp=MLPSettings(hidden_size=1, max_epochs=1, patience=1)), SETTINGS)
+    report = write(one_seed, tmp_path, skipped={"clip-9999": "video could not be decoded"})
+    assert "±" not in report  # one seed: the n-1 deviation is undefined, so none is shown
+    assert re.search(r"^\| text \| MLP \| \d\.\d{3} \| \d\.\d{3} \|", report, re.MULTILINE)
+    assert "Seed: 4; each figure is the test metric of that seed (no std" in report
+    assert "one hidden layer of 1 unit," in report and "at most 1 epoch," in report
+    assert "1 sample is in no table" in report
+    assert re.search(r"dev accuracy \d\.\d{3}, test accuracy \d\.\d{3}\. ", report)
+    two_seeds = write(results, tmp_path)
+    assert "Seeds: 0, 1; each figure is the mean ± std over the seeds (std with n−1)" in two_seeds
+    assert "one hidden layer of 16 units," in two_seeds and "at most 15 epochs," in two_seeds

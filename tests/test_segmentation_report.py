@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ SETTINGS = {
 RANDOM = {"kind": "random", "seed": 0}
 
 
-def write_outputs(tmp_path: Path, splits: int, weights: dict = RANDOM) -> dict:
+def write_outputs(tmp_path: Path, splits: int, weights: dict = RANDOM, num_shards: int = 4, epochs: int = 40) -> dict:
     """The dataset, the store and the first `splits` split folders of ASFormer on `i3d`; report arguments."""
     root = tmp_path / "data"
     (root / "groundTruth").mkdir(parents=True)
@@ -57,6 +58,8 @@ def write_outputs(tmp_path: Path, splits: int, weights: dict = RANDOM) -> dict:
         split_dirs.append(directory)
     settings = copy.deepcopy(SETTINGS)
     settings["dataset"]["splits"] = splits
+    settings["dataset"]["features"]["num_shards"] = num_shards
+    settings["model"]["training"]["epochs"] = epochs
     return {"name": "toy", "settings": settings, "dataset": SegmentationDataset(root),
             "stores": {"i3d": FeatureStore(tmp_path / "results/features/i3d/shard-0.h5")},
             "runs": runs_from_split_dirs(split_dirs), "report_path": tmp_path / "results/report.md",
@@ -78,3 +81,21 @@ def test_random_features_on_a_real_dataset_open_the_report_with_a_warning(tmp_pa
     trained = write_report(tmp_path / "trained", weights={"kind": "file", "path": "i3d.pyth", "sha256": "00ff"})
     assert "Warning: random features" not in trained
     assert trained.split("\n\n")[1].startswith("## Results")
+
+
+def test_one_split_shows_no_deviation_and_counts_of_one_are_singular(tmp_path):
+    report = write_report(tmp_path, splits=1, num_shards=1, epochs=1)
+    assert "±" not in report  # the n-1 deviation of one split is undefined: none is shown
+    assert "## Results: one split" in report and "no std: the n−1 deviation of one value is undefined" in report
+    assert "| ASFormer (`small`) on `i3d` features | 1 | 51.0 | 40.0 | 30.0 | 20.0 | 10.0 |" in report
+    assert "| **mean** | | **51.0** | **40.0** | **30.0** | **20.0** | **10.0** |" in report
+    assert "extracted from the videos into 1 HDF5 shard (3 videos, stored as float16)" in report
+    assert ", 1 epoch, learning rate" in report and "3 decoders, 2 layers" in report
+
+
+def test_several_splits_show_mean_and_std_and_plural_counts(tmp_path):
+    report = write_report(tmp_path, splits=3)
+    assert "## Results: 3-fold cross-validation" in report and "(std with n−1)" in report
+    assert "| ASFormer (`small`) on `i3d` features | 3 | 52.0 ± 1.0 | 40.0 ± 0.0 |" in report
+    assert re.search(r"^\| \*\*mean ± std\*\* \| \| \*\*52\.0 ± 1\.0\*\* \|", report, re.MULTILINE)
+    assert "into 4 HDF5 shards (3 videos," in report and ", 40 epochs, learning rate" in report

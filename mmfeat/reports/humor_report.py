@@ -29,6 +29,7 @@ from mmfeat.reports.confusion_matrix import draw_confusion_matrix
 from mmfeat.reports.references import HUMOR_REFERENCES, URFUNNY_PUBLISHED_ACCURACY, URFUNNY_STUDY_SINGLE_MODALITY
 from mmfeat.reports.stage_times import stage_times_section
 from mmfeat.reports.weights import describe_weights, is_random, random_features_warning
+from mmfeat.reports.wording import counted, mean_with_std
 
 METRIC_COLUMNS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"))
 CLASS_NAMES = ("not humour", "humour")
@@ -99,14 +100,19 @@ def _overview(results: dict) -> str:
     folds = ", ".join(f"{fold} {entry['count']} ({entry['humour']} humour)" for fold, entry in samples.items())
     settings = results["experiment_settings"]
     mlp = settings["mlp"]
+    seeds = results["seeds"]
+    spread = ("each figure is the mean ± std over the seeds (std with n−1) of the test metric" if len(seeds) > 1
+              else "each figure is the test metric of that seed (no std: the n−1 deviation of one value is "
+                   "undefined)")
     return "\n".join([
-        f"Samples present in every modality: {folds}. Seeds: {', '.join(str(seed) for seed in results['seeds'])}; "
-        f"each figure is the mean ± std over the seeds (std with n−1) of the test metric; precision, recall "
-        f"and F1 are those of the humour class.",
+        f"Samples present in every modality: {folds}. {'Seeds' if len(seeds) > 1 else 'Seed'}: "
+        f"{', '.join(str(seed) for seed in seeds)}; {spread}; precision, recall and F1 are those of the humour "
+        f"class.",
         "",
-        f"- MLP: one hidden layer of {mlp['hidden_size']} units, dropout {mlp['dropout']}, Adam (learning rate "
-        f"{mlp['learning_rate']}, weight decay {mlp['weight_decay']}), batches of {mlp['batch_size']}, at most "
-        f"{mlp['max_epochs']} epochs, kept at the epoch of lowest dev loss (patience {mlp['patience']}).",
+        f"- MLP: one hidden layer of {counted(mlp['hidden_size'], 'unit')}, dropout {mlp['dropout']}, Adam "
+        f"(learning rate {mlp['learning_rate']}, weight decay {mlp['weight_decay']}), batches of "
+        f"{mlp['batch_size']}, at most {counted(mlp['max_epochs'], 'epoch')}, kept at the epoch of lowest dev loss "
+        f"(patience {mlp['patience']}).",
         "- Logistic regression: L-BFGS, L2 strength chosen on dev loss; it depends on no seed, so it is one run.",
         "- Every classifier standardises each feature dimension with the statistics of train.",
         "- Precision is 0 for a run that predicts no humour at all (no positive prediction), and so is its F1.",
@@ -237,7 +243,8 @@ def _figures_section(results: dict, figures: list[tuple[str, Path]], report_dir:
         lines.append(
             f"The best fusion is chosen by mean dev accuracy over seeds, never on test: "
             f"**{GROUP_TITLES[best['group']]} of {_modalities(best)}**, dev accuracy "
-            f"{_mean_std(summary['dev']['accuracy'])}, test accuracy {_mean_std(summary['test']['accuracy'])}. "
+            f"{_mean_std(summary['dev']['accuracy'], best)}, test accuracy "
+            f"{_mean_std(summary['test']['accuracy'], best)}. "
             f"Dev also chose each MLP's epoch, so every fusion's dev accuracy is a little optimistic alike; "
             f"stacking's is out of fold.")
     for caption, path in figures:
@@ -260,8 +267,9 @@ def _features_section(results: dict) -> str:
 def _skipped_section(left_out: dict[str, str], given: dict[str, str]) -> str:
     reasons = {**given, **{sample: reason for sample, reason in left_out.items() if sample not in given}}
     lines = ["## Samples skipped",
-             f"{len(reasons)} sample(s) are in no table: those skipped before feature extraction, as given, and "
-             f"those missing from at least one modality's features (fusion needs all of them)."]
+             f"{counted(len(reasons), 'sample')} {'is' if len(reasons) == 1 else 'are'} in no table: those "
+             f"skipped before feature extraction, as given, and those missing from at least one modality's "
+             f"features (fusion needs all of them)."]
     if reasons:
         lines.append("| Sample | Reason |\n|---|---|" + "".join(
             f"\n| {sample} | {reason} |" for sample, reason in sorted(reasons.items())))
@@ -295,15 +303,15 @@ def _header(*first_columns: str) -> str:
 
 
 def _row(cells: list[str], row: dict, flag: bool = True) -> str:
-    metrics = [_mean_std(row["summary"]["test"][metric]) if len(row["runs"]) > 1
-               else f"{row['summary']['test'][metric]['mean']:.3f}" for metric, _ in METRIC_COLUMNS]
+    metrics = [_mean_std(row["summary"]["test"][metric], row) for metric, _ in METRIC_COLUMNS]
     degenerate = row["summary"]["degenerate_runs"]
     marker = f"⚠ {degenerate}/{len(row['runs'])}" if flag and degenerate else ""
     return "| " + " | ".join([*cells, *metrics, marker]) + " |"
 
 
-def _mean_std(summary: dict) -> str:
-    return f"{summary['mean']:.3f} ± {summary['std']:.3f}"
+def _mean_std(summary: dict, row: dict) -> str:
+    """A metric over the row's runs: mean ± std, or the mean alone for one run (its n-1 std is undefined)."""
+    return mean_with_std(summary["mean"], summary["std"] if len(row["runs"]) > 1 else None, 3)
 
 
 def _modalities(row: dict) -> str:

@@ -23,6 +23,7 @@ from mmfeat.metrics.segmentation import METRIC_NAMES, evaluate_sequences
 from mmfeat.reports.references import REFERENCE_RESULTS
 from mmfeat.reports.ribbons import draw_ribbons
 from mmfeat.reports.weights import describe_weights, is_random, random_features_warning
+from mmfeat.reports.wording import counted, mean_with_std
 from mmfeat.reports.stage_times import stage_times_section
 
 METRIC_TITLES = ("Acc", "Edit", "F1@10", "F1@25", "F1@50")  # METRIC_NAMES as a reader knows them
@@ -76,11 +77,11 @@ class RunOutputs:
         return self.per_split.mean(axis=0)
 
     @property
-    def std(self) -> np.ndarray:
-        """Over splits, with n-1; zero for a single split."""
+    def std(self) -> list[float | None]:
+        """Over splits, with n-1; None (undefined) for a single split."""
         if len(self.splits) < 2:
-            return np.zeros(len(METRIC_NAMES))
-        return self.per_split.std(axis=0, ddof=1)
+            return [None] * len(METRIC_NAMES)
+        return list(self.per_split.std(axis=0, ddof=1))
 
 
 def runs_from_split_dirs(split_dirs: list[Path]) -> list[RunOutputs]:
@@ -144,14 +145,16 @@ def _comparison_section(settings: dict, dataset: SegmentationDataset, runs: list
     rows = [_table_header("Method", "Splits")]
     for run in runs:
         rows.append(f"| {run.title} | {len(run.splits)} | "
-                    + " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in zip(run.mean, run.std)) + " |")
+                    + " | ".join(mean_with_std(m, s, 1) for m, s in zip(run.mean, run.std)) + " |")
     baseline = _majority_baseline(dataset, splits, settings["dataset"].get("background", []))
     rows.append(_table_row("majority-class baseline (mean)", "", baseline))
     for label, published in REFERENCE_RESULTS.get(settings["dataset"].get("reference_results"), []):
         rows.append(_table_row(f"reference: {label}", "", published))
-    text = [f"## Results: {len(splits)}-fold cross-validation",
-            "Acc, Edit and F1@{10,25,50} in percent, mean ± std over the same splits for every row, computed by "
-            "`mmfeat segmentation-metrics` (the official ASFormer/MS-TCN conventions); std with n−1. The "
+    spread = ("mean ± std over the same splits for every row (std with n−1)" if len(splits) > 1
+              else "on the same one split for every row (no std: the n−1 deviation of one value is undefined)")
+    text = [f"## Results: {len(splits)}-fold cross-validation" if len(splits) > 1 else "## Results: one split",
+            f"Acc, Edit and F1@{{10,25,50}} in percent, {spread}, computed by "
+            "`mmfeat segmentation-metrics` (the official ASFormer/MS-TCN conventions). The "
             "majority-class baseline predicts, for every frame of a split's test videos, the label most frequent "
             "in that split's training videos. Zero-shot segmentation trains nothing: each frame takes the action "
             "whose name's text embedding is most similar to the video embedding of the window around it.",
@@ -169,8 +172,8 @@ def _run_section(run: RunOutputs) -> str:
     rows = [_table_header("Split", "Test videos")]
     for split, values in zip(run.splits, run.per_split):
         rows.append(_table_row(f"split {split.number}", str(len(split.evaluated_videos)), values))
-    rows.append("| **mean ± std** | | " + " | ".join(f"**{m:.1f} ± {s:.1f}**" for m, s in zip(run.mean, run.std))
-                + " |")
+    rows.append(f"| **{'mean ± std' if len(run.splits) > 1 else 'mean'}** | | "
+                + " | ".join(f"**{mean_with_std(m, s, 1)}**" for m, s in zip(run.mean, run.std)) + " |")
     return f"### {run.title[0].upper()}{run.title[1:]}, per split\n\n" + "\n".join(rows)
 
 
@@ -203,12 +206,13 @@ def _features_section(settings: dict, stores: dict[str, FeatureStore]) -> str:
     for feature_set, store in stores.items():
         videos = store.videos()
         if feature_set == "precomputed":
-            lines.append(f"- `precomputed`: `ROOT/features/*.npy`, imported into {features['num_shards']} "
-                         f"HDF5 shards ({len(videos)} videos).")
+            lines.append(f"- `precomputed`: `ROOT/features/*.npy`, imported into "
+                         f"{counted(features['num_shards'], 'HDF5 shard')} ({counted(len(videos), 'video')}).")
             continue
         extractor = settings["extractors"][feature_set]
         lines.append(f"- `{feature_set}` ({extractor['kind']}): extracted from the videos into "
-                     f"{features['num_shards']} HDF5 shards ({len(videos)} videos, stored as {extractor['dtype']}); "
+                     f"{counted(features['num_shards'], 'HDF5 shard')} ({counted(len(videos), 'video')}, stored as "
+                     f"{extractor['dtype']}); "
                      "settings: " + ", ".join(f"{key} {value}" for key, value in sorted(extractor.items())
                                               if key not in ("kind", "weights")) + ".")
         weights = sorted({json.dumps(store.provenance(video).get("weights"), sort_keys=True) for video in videos})
@@ -217,10 +221,11 @@ def _features_section(settings: dict, stores: dict[str, FeatureStore]) -> str:
             lines.append(f"  Weights: {describe_weights(identity) if identity else 'none (precomputed features)'}.")
     model = settings["model"]
     training = model.get("training", {})
-    lines.append(f"- Model: `{settings['dataset']['model']}` (ASFormer: {model['num_decoders']} decoders, "
-                 f"{model['num_layers']} layers, {model['num_f_maps']} feature maps, window {model['window']}), "
-                 f"trained from a random initialisation, seed {training.get('seed')}, {training.get('epochs')} "
-                 f"epochs, learning rate {training.get('learning_rate')}, sample rate {training.get('sample_rate')}, "
+    lines.append(f"- Model: `{settings['dataset']['model']}` (ASFormer: {counted(model['num_decoders'], 'decoder')}, "
+                 f"{counted(model['num_layers'], 'layer')}, {model['num_f_maps']} feature maps, window "
+                 f"{model['window']}), trained from a random initialisation, seed {training.get('seed')}, "
+                 f"{counted(training.get('epochs'), 'epoch')}, learning rate {training.get('learning_rate')}, "
+                 f"sample rate {training.get('sample_rate')}, "
                  f"features {'standardised per dimension' if training.get('normalize_features') else 'as stored'}, "
                  f"alignment policy `{settings['dataset']['alignment']}`.")
     zero_shot = settings["dataset"].get("zero_shot")
@@ -246,12 +251,13 @@ def _decode_section(stores: dict[str, FeatureStore], splits: list[SplitOutputs])
     kept_total = sum(len(frames) for frames in kept_from_damaged.values())
     damaged = {video: record for video, record in records.items()
                if record["skipped_indices"] or kept_from_damaged[video]}
-    kept_note = f"; {_count(kept_total, 'frame')} decoded from damaged frames kept, flagged below" if kept_total else ""
+    kept_note = (f"; {counted(kept_total, 'frame')} decoded from damaged frames kept, flagged below"
+                 if kept_total else "")
     lines = ["## Decoding and alignment",
-             f"- {_count(len(records), 'video')} decoded; {_count(skipped_total, 'damaged frame')} skipped "
-             f"in {_count(len(damaged), 'video')}{kept_note}.",
-             f"- {_count(len(excluded), 'file')} excluded as unreadable.",
-             f"- {_count(len(mismatches), 'video')} whose decoded length differs from the ground truth."]
+             f"- {counted(len(records), 'video')} decoded; {counted(skipped_total, 'damaged frame')} skipped "
+             f"in {counted(len(damaged), 'video')}{kept_note}.",
+             f"- {counted(len(excluded), 'file')} excluded as unreadable.",
+             f"- {counted(len(mismatches), 'video')} whose decoded length differs from the ground truth."]
     if damaged:
         lines += ["", "| Video | Frames expected | Decoded | Skipped frames | Kept, decoded from damaged frames "
                   "| Backend |", "|---|---|---|---|---|---|"]
@@ -274,10 +280,6 @@ def _kept_from_damaged(record: dict) -> list[int]:
     """Frames the pyav backend decoded from a damaged frame and kept (`on_damaged: skip`); [] for older records."""
     skipped = set(record["skipped_indices"])
     return [index for index in record.get("dependant_indices", []) if index not in skipped]
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _ranges(indices: list[int]) -> str:
