@@ -5,10 +5,14 @@ and renamed into place once complete (a rename within one file system is atomic)
 A writer killed outright (kill -9, out of memory) cannot remove its temporary;
 the next writer of the same destination removes those of writers that are no
 longer running.
+A write that fails (a full disk, a folder that is not writable) removes its
+temporary and raises a UserError naming the file, the folder and the cause
+(`write_failure`).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -17,7 +21,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mmfeat.errors import UserError
+
 log = logging.getLogger(__name__)
+
+
+class WriteFailedError(UserError):
+    """A file could not be written (a full disk, a folder that is not writable); see `write_failure`."""
 
 
 @contextmanager
@@ -35,7 +45,7 @@ def replaced_on_success(path: str | os.PathLike) -> Iterator[Path]:
         yield temporary
         os.replace(temporary, path)
     finally:
-        temporary.unlink(missing_ok=True)
+        _remove(temporary)
 
 
 @contextmanager
@@ -62,15 +72,66 @@ def directory_replaced_on_success(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` via a temporary file and a rename."""
-    with replaced_on_success(path) as temporary:
-        temporary.write_text(text)
+    """Write `text` to `path` via a temporary file and a rename; a failed write raises `write_failure`'s error."""
+    try:
+        with replaced_on_success(path) as temporary:
+            temporary.write_text(text)
+    except OSError as error:
+        raise write_failure(path, error) from error
 
 
 def write_bytes_atomically(path: str | os.PathLike, content: bytes) -> None:
-    """Write `content` to `path` via a temporary file and a rename."""
-    with replaced_on_success(path) as temporary:
-        temporary.write_bytes(content)
+    """Write `content` to `path` via a temporary file and a rename; a failed write raises `write_failure`'s error."""
+    try:
+        with replaced_on_success(path) as temporary:
+            temporary.write_bytes(content)
+    except OSError as error:
+        raise write_failure(path, error) from error
+
+
+def write_failure(path: str | os.PathLike, error: OSError, written: int | None = None) -> WriteFailedError:
+    """A one-line error for a failed write of `path`: the file, its folder, the cause and the fix.
+
+    `error` is what the write raised (h5py's errors carry the system's errno
+    too); `written`, when known, is how many bytes of the file were written
+    before it failed. A full disk says how much space is left; a folder that
+    cannot be written (permissions, a read-only mount) is named as such.
+    """
+    path = Path(path)
+    folder = path.parent
+    code = error.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        cause = "the disk is full" if code == errno.ENOSPC else "the disk quota is used up"
+        sizes = f"{_free_space(folder)} free in {folder}"
+        if written is not None:
+            sizes += f", after {_size(written)} of this file, now removed"
+        return WriteFailedError(f"cannot write {path}: {cause} ({sizes}); "
+                                f"free some space there, or put the results on another disk, and rerun")
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        # a folder that is not there yet is made in the nearest one that is: that one must be writable
+        blocking = next((parent for parent in (folder, *folder.parents) if parent.exists()), folder)
+        return WriteFailedError(f"cannot write {path}: the folder {blocking} is not writable ({os.strerror(code)}); "
+                                f"make it writable, or put the results in another folder, and rerun")
+    if code == errno.EFBIG:
+        return WriteFailedError(f"cannot write {path}: the file outgrew the largest file this process may write "
+                                f"(`ulimit -f`, or the file system's limit); raise the limit and rerun")
+    cause = os.strerror(code) if code else str(error).splitlines()[0]
+    return WriteFailedError(f"cannot write {path} in {folder}: {cause}")
+
+
+def _free_space(folder: Path) -> str:
+    """The space left on `folder`'s file system, e.g. '3.2 MB'."""
+    try:
+        return _size(shutil.disk_usage(folder).free)
+    except OSError:
+        return "unknown space"
+
+
+def _size(byte_count: int) -> str:
+    """A size in words: '12 kB', '1.2 MB', '3.4 GB'."""
+    if byte_count < 1_000_000:
+        return f"{byte_count / 1000:.0f} kB"
+    return f"{byte_count / 1e6:.1f} MB" if byte_count < 1e9 else f"{byte_count / 1e9:.1f} GB"
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
@@ -100,8 +161,8 @@ def _remove(path: Path) -> None:
     """Remove a file or a folder tree at `path`, if there is one."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+    elif os.path.lexists(path):  # not unlink(missing_ok=True): on a read-only mount it fails, missing or not
+        path.unlink()
 
 
 def _temporary_path(path: Path) -> Path:

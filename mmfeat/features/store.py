@@ -31,6 +31,11 @@ the extractor yields (CHUNK_ROWS rows per HDF5 chunk); they read back exactly
 as a whole-array write of the same rows. The writer
 fills a hidden temporary file and renames it into place only when its `with`
 block ends cleanly, so a shard at its final path is always complete.
+
+A write that fails (a full disk, a folder that is not writable) stops the
+writer at once: the temporary file is removed and a UserError names the shard,
+its folder and the cause. Rows reach the file when they are written (no HDF5
+chunk cache), so a full disk fails the write that meets it, not a later flush.
 """
 
 from __future__ import annotations
@@ -38,13 +43,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from mmfeat.atomic import replaced_on_success
+from mmfeat.atomic import WriteFailedError, replaced_on_success, write_failure
 from mmfeat.errors import UserError
 from mmfeat.features.extractors.items import FRAME_INDEX, POSITION_KINDS, Extracted
 
@@ -67,37 +73,80 @@ class ShardWriter:
         self.settings = settings
         self.dtype = dtype
         self._replacement = replaced_on_success(self.path)
+        self.partial_path: Path | None = None  # the hidden temporary, once the block has begun
+        self._replacing = False  # between the replacement's start and its end
         self._file: h5py.File | None = None
         self._names: set[str] = set()
 
     def __enter__(self) -> ShardWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.partial_path = self._replacement.__enter__()
-        self._file = h5py.File(self.partial_path, "w")
-        attrs = self._file.attrs
-        attrs["format"] = SHARD_FORMAT
-        attrs["format_version"] = SHARD_FORMAT_VERSION
-        attrs["extractor"] = self.extractor
-        attrs["settings"] = _to_json(self.settings)
-        attrs["dtype"] = self.dtype
-        attrs["complete"] = False
-        for group in ("features", "positions", "outputs", "manifest/decode_records", "manifest/excluded"):
-            self._file.create_group(group)
+        try:
+            with self._writing():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.partial_path = self._replacement.__enter__()
+                self._replacing = True
+                # rdcc_nbytes=0, no chunk cache: appended rows are written at once, so a full disk fails
+                # the append; from the cache, a failed write surfaced only in h5py's object clean-up,
+                # printed and ignored, and the job went on until it crashed
+                self._file = h5py.File(self.partial_path, "w", rdcc_nbytes=0)
+                attrs = self._file.attrs
+                attrs["format"] = SHARD_FORMAT
+                attrs["format_version"] = SHARD_FORMAT_VERSION
+                attrs["extractor"] = self.extractor
+                attrs["settings"] = _to_json(self.settings)
+                attrs["dtype"] = self.dtype
+                attrs["complete"] = False
+                for group in ("features", "positions", "outputs", "manifest/decode_records", "manifest/excluded"):
+                    self._file.create_group(group)
+        except BaseException as error:
+            self._abandon(type(error), error, error.__traceback__)
+            raise
         return self
 
     def __exit__(self, exc_type, exc_value, traceback) -> bool:
+        if exc_type is not None:
+            self._abandon(exc_type, exc_value, traceback)
+            return False
         try:
-            if exc_type is None:
+            with self._writing():
                 self._file.attrs["complete"] = True
-            self._file.close()
-        finally:
-            # renames the file into place after a clean block, removes it otherwise
-            self._replacement.__exit__(exc_type, exc_value, traceback)
-        if exc_type is None:
-            log.info("wrote %s (%d videos)", self.path, len(self._names))
-        else:
-            log.info("removed unfinished %s", self.partial_path)
+                self._file.close()  # writes what HDF5 still holds: it too can meet a full disk
+                self._file = None
+                self._replacing = False
+                self._replacement.__exit__(None, None, None)  # renames the file into place
+        except BaseException as error:
+            self._abandon(type(error), error, error.__traceback__)
+            raise
+        log.info("wrote %s (%d videos)", self.path, len(self._names))
         return False
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn a failed write of the shard (OSError, from h5py or the file system) into write_failure's UserError."""
+        try:
+            yield
+        except OSError as error:
+            written = self.partial_path.stat().st_size if self.partial_path and self.partial_path.exists() else None
+            raise write_failure(self.path, error, written) from error
+
+    def _abandon(self, exc_type, exc_value, traceback) -> None:
+        """Close and remove the unfinished file after a failure, whatever it was.
+
+        The file is removed and emptied before HDF5 closes it: closing writes
+        what HDF5 still holds, which on a full disk would fail too and leave
+        HDF5 with a file it cannot close (it crashed at exit, status 139).
+        """
+        if self._file is not None:
+            self.partial_path.unlink(missing_ok=True)  # the name goes now; the space when HDF5 lets go of it
+            try:
+                os.ftruncate(self._file.id.get_vfd_handle(), 0)
+                self._file.close()
+            except (OSError, RuntimeError, ValueError) as error:
+                log.debug("closing the abandoned %s: %s", self.partial_path, error)
+            self._file = None
+        if self._replacing:
+            self._replacing = False
+            self._replacement.__exit__(exc_type, exc_value, traceback)  # removes the temporary, if still there
+            log.info("removed unfinished %s", self.partial_path)
 
     def add_extracted(self, video_id: str, extracted: Extracted, attrs: dict) -> None:
         """Store what an extractor returned for one item, with its provenance `attrs`."""
@@ -124,22 +173,23 @@ class ShardWriter:
         if positions.shape != expected_shape:
             raise ValueError(f"{position_kind} positions of {video_id!r} must have shape {expected_shape}, "
                              f"got {positions.shape}")
-        dataset = self._file["features"].create_dataset(video_id, data=self._stored(video_id, features))
-        provenance = {"extractor": self.extractor, "settings": self.settings, "stored_dtype": self.dtype, **attrs}
-        if row_names is not None:
-            provenance["row_names"] = list(row_names)
-        for key, value in provenance.items():
-            dataset.attrs[key] = _to_json(value)
-        position_dtype = np.float64 if position_kind == "time_interval" else np.int64
-        stored_positions = self._file["positions"].create_dataset(video_id, data=positions.astype(position_dtype))
-        stored_positions.attrs["kind"] = position_kind
-        for name, values in (outputs or {}).items():
-            values = np.asarray(values)
-            if values.ndim != 2 or values.shape[0] != features.shape[0]:
-                raise ValueError(f"output {name!r} of {video_id!r} must be ({features.shape[0]}, D), "
-                                 f"got {values.shape}")
-            group = self._file["outputs"].require_group(_checked_name(name))
-            group.create_dataset(video_id, data=self._stored(f"{video_id} ({name})", values))
+        with self._writing():
+            dataset = self._file["features"].create_dataset(video_id, data=self._stored(video_id, features))
+            provenance = {"extractor": self.extractor, "settings": self.settings, "stored_dtype": self.dtype, **attrs}
+            if row_names is not None:
+                provenance["row_names"] = list(row_names)
+            for key, value in provenance.items():
+                dataset.attrs[key] = _to_json(value)
+            position_dtype = np.float64 if position_kind == "time_interval" else np.int64
+            stored_positions = self._file["positions"].create_dataset(video_id, data=positions.astype(position_dtype))
+            stored_positions.attrs["kind"] = position_kind
+            for name, values in (outputs or {}).items():
+                values = np.asarray(values)
+                if values.ndim != 2 or values.shape[0] != features.shape[0]:
+                    raise ValueError(f"output {name!r} of {video_id!r} must be ({features.shape[0]}, D), "
+                                     f"got {values.shape}")
+                group = self._file["outputs"].require_group(_checked_name(name))
+                group.create_dataset(video_id, data=self._stored(f"{video_id} ({name})", values))
 
     def add_extracted_chunks(self, video_id: str, chunks: Iterable[Extracted], attrs: dict) -> tuple[int, int]:
         """Store an item's rows as an extractor yields them (`extract_chunks`); returns the (rows, D) written.
@@ -147,7 +197,9 @@ class ShardWriter:
         Each chunk is appended to the shard when it arrives, so memory holds one
         chunk, not the item. If the chunks raise (an unreadable frame, a
         decoder error), what was written of the item is removed and the error
-        raised again, so the item can still be listed as excluded.
+        raised again, so the item can still be listed as excluded. A failed
+        write stops the extractor (its generator is closed) and the shard
+        (write_failure's UserError).
         """
         self._claim(video_id)
         paths = [f"features/{video_id}", f"positions/{video_id}"]
@@ -155,35 +207,47 @@ class ShardWriter:
         row_names: list[str] | None = None
         try:
             for chunk in chunks:
-                if first is None:
-                    first = chunk
-                    paths += [f"outputs/{_checked_name(name)}/{video_id}" for name in chunk.outputs]
-                    self._create_growing(video_id, chunk)
-                    row_names = None if chunk.row_names is None else []
-                self._append(video_id, first, chunk)
+                with self._writing():
+                    if first is None:
+                        first = chunk
+                        paths += [f"outputs/{_checked_name(name)}/{video_id}" for name in chunk.outputs]
+                        self._create_growing(video_id, chunk)
+                        row_names = None if chunk.row_names is None else []
+                    self._append(video_id, first, chunk)
                 if row_names is not None:
                     row_names += chunk.row_names
             if first is None:
                 raise ValueError(f"the extractor yielded no chunk for {video_id!r}; it must yield at least one")
+        except WriteFailedError:
+            _close_chunks(chunks)
+            raise  # the whole shard is abandoned: nothing more is written to it
         except BaseException:
-            for path in paths:
-                if path in self._file:
-                    del self._file[path]  # its space stays unused in the file; the item can be excluded
-            self._names.discard(video_id)
+            _close_chunks(chunks)
+            self._remove_item(video_id, paths)
             raise
-        features = self._file["features"][video_id]
-        provenance = {"extractor": self.extractor, "settings": self.settings, "stored_dtype": self.dtype, **attrs}
-        if row_names is not None:
-            provenance["row_names"] = row_names
-        for key, value in provenance.items():
-            features.attrs[key] = _to_json(value)
-        return features.shape
+        with self._writing():
+            features = self._file["features"][video_id]
+            provenance = {"extractor": self.extractor, "settings": self.settings, "stored_dtype": self.dtype, **attrs}
+            if row_names is not None:
+                provenance["row_names"] = row_names
+            for key, value in provenance.items():
+                features.attrs[key] = _to_json(value)
+            return features.shape
+
+    def _remove_item(self, video_id: str, paths: list[str]) -> None:
+        """Remove what was written of an item whose chunks failed, so that it can be listed as excluded."""
+        for path in paths:
+            if path in self._file:
+                del self._file[path]  # its space stays unused in the file
+        self._names.discard(video_id)
 
     def _create_growing(self, video_id: str, chunk: Extracted) -> None:
         """Empty datasets for an item's rows, with their trailing shape from its first chunk, growing along rows."""
         def growing(group, name: str, trailing: tuple[int, ...], dtype) -> None:
+            # fill_time="never": without a chunk cache (see __enter__), a fill would write every new
+            # chunk whole before its first rows, twice the bytes; rows past the shape are never read
             group.create_dataset(name, shape=(0, *trailing), maxshape=(None, *trailing), dtype=dtype,
-                                 chunks=(CHUNK_ROWS, *trailing))
+                                 chunks=(CHUNK_ROWS, *trailing), fill_time="never")
 
         growing(self._file["features"], video_id, chunk.features.shape[1:], self.dtype)
         position_dtype = np.float64 if chunk.position_kind == "time_interval" else np.int64
@@ -220,12 +284,14 @@ class ShardWriter:
 
     def add_decode_record(self, video_id: str, record: dict) -> None:
         """Keep the decoder's record of a video (frames expected and decoded, skipped indices, ...)."""
-        self._file["manifest/decode_records"].create_dataset(_checked_name(video_id), data=_to_json(record))
+        with self._writing():
+            self._file["manifest/decode_records"].create_dataset(_checked_name(video_id), data=_to_json(record))
 
     def exclude_video(self, video_id: str, reason: str) -> None:
         """List a video as having no features in this shard, and why."""
         self._claim(video_id)
-        self._file["manifest/excluded"].create_dataset(video_id, data=reason)
+        with self._writing():
+            self._file["manifest/excluded"].create_dataset(video_id, data=reason)
 
     def _claim(self, video_id: str) -> None:
         if self._file is None:
@@ -335,6 +401,13 @@ class FeatureStore:
                 self._excluded[video_id] = reason.asstr()[()]
             for video_id, record in shard["manifest/decode_records"].items():
                 self._decode_records[video_id] = json.loads(record.asstr()[()])
+
+
+def _close_chunks(chunks: Iterable[Extracted]) -> None:
+    """Stop an extractor's generator now (its reader thread, its decoder), not when it is collected."""
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 def _append_rows(dataset: h5py.Dataset, rows: np.ndarray) -> None:
