@@ -97,6 +97,7 @@ def test_confusion_matrices_are_written_and_linked(results, tmp_path):
         assert (tmp_path / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (tmp_path / "report.md").read_text()
     assert "](figures/confusion-mlp-text.png)" in report and "](figures/confusion-best-fusion.png)" in report
+    assert "data:" not in report
 
 
 def test_best_fusion_is_named_from_dev(results, tmp_path):

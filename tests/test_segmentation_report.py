@@ -99,3 +99,13 @@ def test_several_splits_show_mean_and_std_and_plural_counts(tmp_path):
     assert "| ASFormer (`small`) on `i3d` features | 3 | 52.0 ± 1.0 | 40.0 ± 0.0 |" in report
     assert re.search(r"^\| \*\*mean ± std\*\* \| \| \*\*52\.0 ± 1\.0\*\* \|", report, re.MULTILINE)
     assert "into 4 HDF5 shards (3 videos," in report and ", 40 epochs, learning rate" in report
+
+
+def test_the_ribbons_are_a_png_beside_the_report_linked_not_embedded(tmp_path):
+    report = write_report(tmp_path, splits=3)
+    assert "data:" not in report and max(len(line) for line in report.splitlines()) < 1000
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", report)
+    assert links == ["ribbons.png"]
+    assert (tmp_path / "results" / links[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "ASFormer (`small`) on `i3d` features; test videos a, b.\n\n![ground truth against prediction]" in report
+    assert "; test video a.\n\n" in write_report(tmp_path / "one", splits=1)

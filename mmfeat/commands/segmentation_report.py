@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings", required=True,
                         help='JSON {"dataset": ..., "extractors": {name: ...}, "model": ...}: the config entries used')
     parser.add_argument("--output", required=True, help="report.md to write")
-    parser.add_argument("--ribbons", required=True, help="PNG of ground truth against prediction to write")
+    parser.add_argument("--ribbons", required=True,
+                        help="PNG of ground truth against prediction to write; the report links it by its path "
+                             "from the report's folder (the workflow puts it beside the report)")
     parser.add_argument("--benchmarks", nargs="*", default=[], metavar="TSV",
                         help="Snakemake benchmark files, results/{dataset}/benchmarks/{stage}/...: time per stage")
 

@@ -20,7 +20,6 @@ where WEIGHTS is {"kind": "random", "seed": 0}, {"kind": "file", "path": ..., "s
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from mmfeat.reports.confusion_matrix import draw_confusion_matrix
 from mmfeat.reports.references import HUMOR_REFERENCES, URFUNNY_PUBLISHED_ACCURACY, URFUNNY_STUDY_SINGLE_MODALITY
 from mmfeat.reports.stage_times import stage_times_section
 from mmfeat.reports.weights import describe_weights, is_random, random_features_warning
-from mmfeat.reports.wording import counted, mean_with_std
+from mmfeat.reports.wording import counted, linked_picture, mean_with_std
 
 METRIC_COLUMNS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"))
 CLASS_NAMES = ("not humour", "humour")
@@ -248,7 +247,7 @@ def _figures_section(results: dict, figures: list[tuple[str, Path]], report_dir:
             f"Dev also chose each MLP's epoch, so every fusion's dev accuracy is a little optimistic alike; "
             f"stacking's is out of fold.")
     for caption, path in figures:
-        lines.append(f"![{caption}]({Path(os.path.relpath(path, report_dir)).as_posix()})")
+        lines.append(linked_picture(caption, path, report_dir))
     return "\n\n".join(lines)
 
 

@@ -6,7 +6,6 @@ against prediction as colour ribbons, and the time each stage took.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from mmfeat.metrics.segmentation import METRIC_NAMES, evaluate_sequences
 from mmfeat.reports.references import REFERENCE_RESULTS
 from mmfeat.reports.ribbons import draw_ribbons
 from mmfeat.reports.weights import describe_weights, is_random, random_features_warning
-from mmfeat.reports.wording import counted, mean_with_std
+from mmfeat.reports.wording import counted, linked_picture, mean_with_std
 from mmfeat.reports.stage_times import stage_times_section
 
 METRIC_TITLES = ("Acc", "Edit", "F1@10", "F1@25", "F1@50")  # METRIC_NAMES as a reader knows them
@@ -98,7 +97,8 @@ def runs_from_split_dirs(split_dirs: list[Path]) -> list[RunOutputs]:
 def write_segmentation_report(name: str, settings: dict, dataset: SegmentationDataset,
                               stores: dict[str, FeatureStore], runs: list[RunOutputs], report_path: Path,
                               ribbons_path: Path, stage_times: dict[str, list[float]] | None = None) -> None:
-    """Write report.md and the ribbons PNG it embeds; `stores` holds each feature set's store.
+    """Write report.md and the ribbons PNG it links (beside it in the workflow); `stores` holds each feature
+    set's store.
 
     `stage_times` are the wall seconds of each stage's jobs (`stage_times.read_stage_times`).
     """
@@ -114,7 +114,7 @@ def write_segmentation_report(name: str, settings: dict, dataset: SegmentationDa
         *(_run_section(run) for run in runs),
         _features_section(settings, stores),
         _decode_section(stores, trained[0].splits),
-        _ribbons_section(ribbons_path, ribbon_videos, trained[0]),
+        _ribbons_section(ribbons_path, ribbon_videos, trained[0], report_path.parent),
         stage_times_section(stage_times or {}),
     ]
     write_text_atomically(report_path, "\n\n".join(section for section in sections if section) + "\n")
@@ -306,12 +306,10 @@ def _ribbon_videos(dataset: SegmentationDataset, splits: list[SplitOutputs], cou
     return chosen
 
 
-def _ribbons_section(ribbons_path: Path, ribbon_videos: list, run: RunOutputs) -> str:
+def _ribbons_section(ribbons_path: Path, ribbon_videos: list, run: RunOutputs, report_dir: Path) -> str:
     if not ribbon_videos:
         return ""
-    encoded = base64.b64encode(ribbons_path.read_bytes()).decode("ascii")
     return ("## Ground truth against prediction\n\n"
-            f"{run.title[0].upper()}{run.title[1:]}; "
-            f"test videos {', '.join(video for video, _, _ in ribbon_videos)}; the same picture is in "
-            f"`{ribbons_path.name}` beside this report.\n\n"
-            f"![ground truth against prediction](data:image/png;base64,{encoded})")
+            f"{run.title[0].upper()}{run.title[1:]}; {'test videos' if len(ribbon_videos) > 1 else 'test video'} "
+            f"{', '.join(video for video, _, _ in ribbon_videos)}.\n\n"
+            + linked_picture("ground truth against prediction", ribbons_path, report_dir))
