@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -42,6 +43,8 @@ def write_h264_video(
     audio: np.ndarray | None = None,
     audio_rate: int | None = None,
     entropy_coder: str = "cabac",
+    display_rotation: int = 0,
+    sample_aspect_ratio: Fraction | None = None,
 ) -> int:
     """Encode HxWx3 uint8 RGB `frames` to `path` (libx264, yuv420p) and return the frame count.
 
@@ -53,6 +56,9 @@ def write_h264_video(
     yuv420p requires; every frame must have the first frame's size.
     `audio`, a mono float waveform in [-1, 1] at `audio_rate` Hz starting with
     the first frame, is written as an AAC track, interleaved with the frames.
+    `display_rotation` (degrees counterclockwise, as a phone's portrait video
+    has) goes into the track's display matrix; `sample_aspect_ratio` marks the
+    pixels as non-square. Neither changes the stored frames.
     """
     frame_count = 0
     with av.open(os.fspath(path), mode="w", format="mp4") as container:
@@ -61,6 +67,10 @@ def write_h264_video(
         for frame_rgb in frames:
             if stream is None:
                 stream = _add_video_stream(container, path, frame_rgb, fps, gop, crf, entropy_coder)
+                if display_rotation:
+                    stream.set_display_rotation(display_rotation)
+                if sample_aspect_ratio is not None:
+                    stream.codec_context.sample_aspect_ratio = sample_aspect_ratio
                 audio_track = _AudioTrack(container, path, audio, audio_rate) if audio is not None else None
             _check_frame(path, frame_rgb, stream.width, stream.height, frame_count)
             rgb_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")

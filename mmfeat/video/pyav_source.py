@@ -26,7 +26,14 @@ from collections.abc import Iterator
 import av
 import numpy as np
 
-from mmfeat.video.decode import ON_DAMAGED, UnreadableVideoError, cannot_open_message
+from mmfeat.video.decode import (
+    ON_DAMAGED,
+    UnreadableVideoError,
+    cannot_open_message,
+    checked_display,
+    upright,
+    upright_size,
+)
 from mmfeat.video.stream_header import frames_in_stream
 
 log = logging.getLogger("mmfeat.video.decode")
@@ -53,12 +60,17 @@ class PyAVSource:
             self._container.close()
             raise UnreadableVideoError(cannot_open_message(path, "pyav", None))
         self._stream = self._container.streams.video[0]
+        try:
+            self.display = checked_display(path)  # PyAV gives frames as stored: turned by `upright`
+        except UnreadableVideoError:
+            self._container.close()
+            raise
         context = self._stream.codec_context
         context.options = {"err_detect": "explode"}
         context.thread_type = "SLICE"
         context.thread_count = PYAV_DECODER_THREADS
         self.fps = float(self._stream.average_rate or self._stream.guessed_rate or 0)
-        self.width, self.height = int(context.width), int(context.height)
+        self.width, self.height = upright_size(int(context.width), int(context.height), self.display.rotation)
         self.frames_expected: int | None = frames_in_stream(path)
         self._start_pts = self._stream.start_time or 0
         self.damaged_indices: list[int] = []    # frames whose packet FFmpeg found damaged: dropped
@@ -90,7 +102,7 @@ class PyAVSource:
                 if index in dependants and self._on_damaged == "skip_until_keyframe":
                     self.dropped_indices.append(index)
                     continue
-                yield index, frame.to_ndarray(format="rgb24")
+                yield index, upright(frame.to_ndarray(format="rgb24"), self.display.rotation)
         if self.dependant_indices:
             log.warning("%s: pyav decoded frames %s from damaged frames (%s)", self._path,
                         _short_list(self.dependant_indices),
