@@ -1,4 +1,4 @@
-"""Peak memory of a chunked pretraining step at 32 and 512 clip pairs, and a chunked step's time against an unchunked one.
+"""Peak memory of a chunked pretraining step at 32 to 512 clip pairs, and its time against an unchunked step.
 
     .venv/bin/python benchmarks/pretraining_chunked_memory.py    # about 5 minutes on 2 cores
 
@@ -34,7 +34,8 @@ SECONDS, TOKENS = 32, 32
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, nargs="+", default=(32, 64, 512), help="batches whose chunked peak is measured")
+    parser.add_argument("--pairs", type=int, nargs="+", default=(32, 64, 512),
+                        help="batches whose chunked peak is measured")
     parser.add_argument("--chunk", type=int, default=32, help="clip pairs per chunk")
     parser.add_argument("--timing-pairs", type=int, default=128, help="batch of the chunked-against-unchunked timing")
     parser.add_argument("--repeats", type=int, default=5)
@@ -69,7 +70,8 @@ def main() -> None:
                   f"| {result['peak_rise_mb']:.0f} | {result['seconds']:.2f} |")
     case, result = results[-1]
     print(f"\nOne step of {case['pairs']} pairs on {result['device']}, median of {case['repeats']}, interleaved: "
-          f"unchunked {result['unchunked_seconds']:.2f} s, in chunks of {case['chunk']} {result['chunked_seconds']:.2f} s "
+          f"unchunked {result['unchunked_seconds']:.2f} s, "
+          f"in chunks of {case['chunk']} {result['chunked_seconds']:.2f} s "
           f"({result['chunked_seconds'] / result['unchunked_seconds']:.2f}x); a forward pass without graph "
           f"{result['forward_seconds']:.2f} s")
 

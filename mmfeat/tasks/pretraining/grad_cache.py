@@ -43,7 +43,8 @@ from mmfeat.tasks.pretraining.pairs import PairBatch
 
 
 def contrastive_step(encoder: nn.Module, objectives: ContrastiveObjectives, batch: PairBatch,
-                     chunk_size: int | None = None, autocast_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+                     chunk_size: int | None = None,
+                     autocast_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     """Add one step's gradient to the parameters' .grad; return each objective's loss and "total".
 
     `encoder` maps (chunk, modalities) to embeddings (a PairEncoder, possibly inside a

@@ -30,7 +30,8 @@ from torch import nn
 from mmfeat.errors import UserError
 
 OBJECTIVES = ("video_text_nce", "mil_nce", "video_audio_nce")
-MODALITIES_READ = {"video_text_nce": ("video", "text"), "mil_nce": ("video", "text"), "video_audio_nce": ("video", "audio")}
+MODALITIES_READ = {
+    "video_text_nce": ("video", "text"), "mil_nce": ("video", "text"), "video_audio_nce": ("video", "audio")}
 SMALLEST_TEMPERATURE = 0.01  # CLIP caps its learned logit scale at 100
 
 
@@ -57,10 +58,12 @@ class ContrastiveObjectives(nn.Module):
         super().__init__()
         unknown = set(settings.weights) - set(OBJECTIVES)
         if unknown:
-            raise UserError(f"unknown objective(s) {sorted(unknown)} in pretraining.objectives.weights; known: {list(OBJECTIVES)}")
+            raise UserError(f"unknown objective(s) {sorted(unknown)} in pretraining.objectives.weights; "
+                            f"known: {list(OBJECTIVES)}")
         self.weights = {name: float(weight) for name, weight in settings.weights.items() if weight > 0}
         if not self.weights:
-            raise UserError("pretraining.objectives.weights: every weight is 0; give at least one objective a weight above 0")
+            raise UserError("pretraining.objectives.weights: every weight is 0; "
+                            "give at least one objective a weight above 0")
         if settings.similarity not in ("dot", "cosine"):
             raise UserError(f"pretraining.objectives.similarity is {settings.similarity!r}; use dot or cosine")
         self.cosine = settings.similarity == "cosine"
@@ -75,7 +78,8 @@ class ContrastiveObjectives(nn.Module):
         elif settings.temperature_mode == "none":
             self.log_scale = None
         else:
-            raise UserError(f"pretraining.objectives.temperature.mode is {settings.temperature_mode!r}; use none, fixed or learnable")
+            raise UserError(f"pretraining.objectives.temperature.mode is {settings.temperature_mode!r}; "
+                            "use none, fixed or learnable")
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -116,7 +120,8 @@ class ContrastiveObjectives(nn.Module):
 
 def symmetric_nce(video: torch.Tensor, text: torch.Tensor, all_video: torch.Tensor, all_text: torch.Tensor,
                   first_row: int, scale: torch.Tensor | None) -> torch.Tensor:
-    """VideoCLIP's loss: mean cross-entropy of video i over all texts plus of text i over all videos (target: row first_row + i)."""
+    """VideoCLIP's loss: mean cross-entropy of video i over all texts plus of text i over all videos,
+    the target of row i being column first_row + i."""
     targets = torch.arange(first_row, first_row + video.shape[0], device=video.device)
     video_to_text = _scaled(video @ all_text.T, scale)
     text_to_video = _scaled(text @ all_video.T, scale)
