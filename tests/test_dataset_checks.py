@@ -68,6 +68,17 @@ def test_every_problem_is_listed_at_once_each_naming_its_file(root):
     assert f"{root / 'features' / 'd.npy'}: 4 feature dimensions, where 2 other file(s) have 6" in message
 
 
+def test_a_video_listed_twice_in_a_bundle_is_a_dataset_problem(root):
+    (root / "splits" / "train.split1.bundle").write_text("b.txt\nc.txt\nb.txt\nd.txt\n")  # trained on twice
+    (root / "splits" / "test.split1.bundle").write_text("a.txt\na.txt\n")  # one prediction for two entries
+    with pytest.raises(UserError) as raised:
+        check_segmentation_dataset(root, splits=1, precomputed=False)
+    message = str(raised.value)
+    assert "has 2 problem(s)" in message
+    assert f"{root / 'splits' / 'train.split1.bundle'}, line 3: video 'b.txt' is already listed on line 1" in message
+    assert f"{root / 'splits' / 'test.split1.bundle'}, line 2: video 'a.txt' is already listed on line 1" in message
+
+
 def test_a_missing_features_file_names_it(root):
     (root / "features" / "b.npy").unlink()
     with pytest.raises(UserError, match=r"b\.npy: no such features file"):

@@ -132,6 +132,13 @@ def test_bundle_ignores_blank_lines(tmp_path):
     assert read_bundle(path) == ["rgb-01-1.txt", "rgb-01-2.txt"]
 
 
+def test_a_video_listed_twice_in_a_bundle_names_both_lines(tmp_path):
+    path = write(tmp_path / "train.split1.bundle", "rgb-01-1.txt\nrgb-01-2.txt\n\nrgb-01-1.txt\n")
+    with pytest.raises(UserError, match=rf"{re.escape(str(path))}, line 4: video 'rgb-01-1.txt' is already "
+                                        r"listed on line 1; list each video once"):
+        read_bundle(path)
+
+
 def test_empty_bundle_is_an_error(tmp_path):
     path = write(tmp_path / "test.split1.bundle", "\n\n")
     with pytest.raises(UserError, match=rf"{re.escape(str(path))}: the bundle lists no videos"):

@@ -106,9 +106,20 @@ def write_prediction_file(path: str | os.PathLike, labels: Sequence[str]) -> Non
 def read_bundle(path: str | os.PathLike) -> list[str]:
     """Return the video file names (e.g. `rgb-01-1.txt`) that a bundle lists, one per line.
 
-    Blank lines are ignored; a bundle that lists no video is an error.
+    Blank lines are ignored; a bundle that lists no video is an error, and so
+    is a video listed twice: training would take it twice and a prediction
+    folder holds it once, both silently.
     """
-    video_names = [line.strip() for line in _read_lines(path) if line.strip()]
+    video_names, line_of_name = [], {}
+    for line_number, line in enumerate(_read_lines(path), start=1):
+        name = line.strip()
+        if not name:
+            continue
+        if name in line_of_name:
+            raise UserError(f"{path}, line {line_number}: video {name!r} is already listed on line "
+                            f"{line_of_name[name]}; list each video once")
+        line_of_name[name] = line_number
+        video_names.append(name)
     if not video_names:
         raise UserError(f"{path}: the bundle lists no videos; expected one video file name per line")
     return video_names
