@@ -79,6 +79,16 @@ def test_a_video_listed_twice_in_a_bundle_is_a_dataset_problem(root):
     assert f"{root / 'splits' / 'test.split1.bundle'}, line 2: video 'a.txt' is already listed on line 1" in message
 
 
+def test_a_background_label_not_in_the_mapping_names_it_and_the_known_ones(root):
+    check_segmentation_dataset(root, splits=1, precomputed=False, background=["mix"])
+    with pytest.raises(UserError) as raised:
+        check_segmentation_dataset(root, splits=1, precomputed=False, background=["mix", "zzz"])
+    message = str(raised.value)
+    assert "has 1 problem(s)" in message
+    assert (f"background label 'zzz' is not in {root / 'mapping.txt'} (its labels: cut, mix, serve); "
+            "correct the dataset's `background` in the config") in message
+
+
 def test_a_missing_features_file_names_it(root):
     (root / "features" / "b.npy").unlink()
     with pytest.raises(UserError, match=r"b\.npy: no such features file"):

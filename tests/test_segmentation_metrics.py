@@ -114,6 +114,28 @@ def test_cli_rejects_predictions_that_do_not_pair_with_bundles(metrics_reference
     assert "--predictions is given 2 times for 3 bundles" in capsys.readouterr().err
 
 
+def test_cli_rejects_a_background_label_the_mapping_does_not_know(metrics_reference, capsys):
+    """An unknown --background label would leave no segment out and change nothing, silently."""
+    predictions = [metrics_reference / "predictions" / f"split_{split}" for split in SPLITS]
+    assert mmfeat_main([*cli_arguments(metrics_reference, predictions), "--background", "action_start"]) == 0
+    capsys.readouterr()
+    assert mmfeat_main([*cli_arguments(metrics_reference, predictions), "--background", "action_start", "zzz"]) == 2
+    error = capsys.readouterr().err
+    assert f"background label 'zzz' is not in {metrics_reference / 'mapping.txt'} (its labels: cut_tomato," in error
+    assert "action_end)" in error and "'action_start' is not" not in error
+
+
+def test_cli_background_needs_a_mapping_to_check_against(metrics_reference, tmp_path, capsys):
+    ground_truth = tmp_path / "labels"  # no mapping.txt beside it
+    shutil.copytree(metrics_reference / "groundTruth", ground_truth)
+    arguments = ["segmentation-metrics", "--ground-truth", str(ground_truth), "--predictions",
+                 str(metrics_reference / "predictions" / "split_1"), "--bundle",
+                 str(metrics_reference / "splits" / "test.split1.bundle"), "--background", "action_start"]
+    assert mmfeat_main(arguments) == 2
+    assert f"{tmp_path / 'mapping.txt'}: no such file, needed to check --background" in capsys.readouterr().err
+    assert mmfeat_main([*arguments, "--mapping", str(metrics_reference / "mapping.txt")]) == 0
+
+
 # --- conventions of the official code, on cases worked by hand ---------------------------------
 
 

@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 
 from mmfeat.atomic import write_text_atomically
+from mmfeat.datasets.mstcn_files import read_mapping
+from mmfeat.datasets.segmentation_check import unknown_background_problems
 from mmfeat.errors import UserError
 from mmfeat.metrics.segmentation import evaluate_bundle, mean_of
 
@@ -47,14 +49,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=[],
         metavar="LABEL",
-        help="labels left out of segments for edit and F1 (default: none, as for 50Salads)",
+        help="labels left out of segments for edit and F1 (default: none, as for 50Salads); each must be in "
+             "the mapping",
     )
+    parser.add_argument("--mapping", metavar="FILE",
+                        help="the dataset's mapping.txt, to check --background against (default: mapping.txt "
+                             "beside the --ground-truth folder, as in the MS-TCN layout)")
     parser.add_argument("--output", metavar="FILE", help="also write the JSON here")
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate each bundle, print the JSON report, and write it to --output if given."""
     predictions_per_bundle = _pair_predictions_with_bundles(args.predictions, args.bundle)
+    if args.background:
+        _require_known_background(args.background, Path(args.mapping or Path(args.ground_truth).parent / "mapping.txt"))
     results_per_bundle = {
         bundle: evaluate_bundle(args.ground_truth, predictions_dir, bundle, args.background)
         for bundle, predictions_dir in zip(args.bundle, predictions_per_bundle)
@@ -66,6 +74,18 @@ def run(args: argparse.Namespace) -> int:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         write_text_atomically(args.output, report_text)
     return 0
+
+
+def _require_known_background(background: list[str], mapping_path: Path) -> None:
+    """A background label the mapping does not know would leave no segment out, silently."""
+    if not mapping_path.is_file():
+        raise UserError(f"{mapping_path}: no such file, needed to check --background; pass the dataset's "
+                        "mapping.txt with --mapping")
+    class_names = list(read_mapping(mapping_path))
+    problems = unknown_background_problems(background, class_names, mapping_path,
+                                           fix="give --background labels that the mapping lists")
+    if problems:
+        raise UserError("\n".join(problems))
 
 
 def _pair_predictions_with_bundles(predictions_dirs: list[str], bundles: list[str]) -> list[str]:

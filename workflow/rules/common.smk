@@ -109,8 +109,8 @@ def dataset_item_ids(dataset):
 
 def check_dataset(dataset):
     """Fail while planning, before any job, on what would otherwise stop training after the
-    feature extraction: labels, mapping, bundles, precomputed .npy shapes; for humour, the
-    release's samples when `on_problem: fail`. Checked here rather than in a rule that every
+    feature extraction: labels, mapping, bundles, background labels, precomputed .npy shapes;
+    for humour, the release's samples when `on_problem: fail`. Checked here rather than in a rule that every
     job depends on: a rule's output upstream of the extraction would rerun every shard after
     a fixed label. A demo's files do not exist yet when the jobs are planned; its generator
     writes them in the checked layout. A check that passed is not run again while the files
@@ -125,11 +125,13 @@ def check_dataset(dataset):
         check_once(lambda: URFunnyDataset(root).check(on_problem=cfg["on_problem"]), watched, settings, marker)
         return
     precomputed = cfg["features"]["precomputed"]
-    settings = {"kind": "segmentation", "splits": cfg["splits"], "precomputed": precomputed}
+    settings = {"kind": "segmentation", "splits": cfg["splits"], "precomputed": precomputed,
+                "background": cfg["background"]}
     layout = SegmentationDataset(root)
     watched = [layout.mapping_path, layout.ground_truth_dir, layout.bundle_path("train", 1).parent]
     watched += [root / "features"] if precomputed else []
-    check_once(lambda: check_segmentation_dataset(root, cfg["splits"], precomputed), watched, settings, marker)
+    check_once(lambda: check_segmentation_dataset(root, cfg["splits"], precomputed, cfg["background"]),
+               watched, settings, marker)
 
 
 def feature_shards(dataset, feature_set):
