@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mmfeat.cli import main as mmfeat_main
-from mmfeat.datasets.precomputed_features import dimension_problems, orientation_problem
+from mmfeat.datasets.precomputed_features import dimension_problems, orientation_problems
 from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.datasets.segmentation_check import check_segmentation_dataset
 from mmfeat.datasets.urfunny import URFunnyDataset
@@ -100,14 +100,46 @@ def test_a_missing_features_file_names_it(root):
     ((2048, 11687), 11687, False),   # as published
     ((2048, 11680), 11687, False),   # a few frames short: alignment's business
     ((11687, 2048), 11687, True),    # saved as (T, D)
-    ((64, 60), 60, False),           # both readings fit: the documented (D, T) is trusted
+    ((64, 60), 60, False),           # both readings fit, (D, T) exactly: the documented (D, T) is trusted
+    ((20, 16), 20, True),            # both readings fit, (T, D) better, nothing says 20 is the feature dimension
     ((2048, 5000), 11687, False),    # neither fits: not an orientation error (alignment logs the mismatch)
 ])
-def test_a_file_is_called_transposed_only_when_the_transposed_reading_fits(shape, label_frames, transposed):
-    problem = orientation_problem(Path("v.npy"), shape, label_frames)
-    assert (problem is not None) == transposed
+def test_a_file_is_called_transposed_only_when_the_transposed_reading_fits_better(shape, label_frames, transposed):
+    problems = orientation_problems({Path("v.npy"): shape}, {Path("v.npy"): label_frames})
+    assert (Path("v.npy") in problems) == transposed
     if transposed:
-        assert "save the array transposed, as (D, T)" in problem
+        assert "save the array transposed, as (D, T)" in problems[Path("v.npy")]
+
+
+def test_transposed_files_whose_d_is_close_to_t_are_named_as_transposed(tmp_path):
+    """Three 20-frame videos saved as (20, 16), then 20/24/22-frame ones: a transposition, not disagreeing D."""
+    root = write_dataset(tmp_path / "same", {"a": 20, "b": 20, "c": 20}, dims=16)
+    for video in "abc":
+        np.save(root / "features" / f"{video}.npy", np.zeros((20, 16), dtype=np.float32))
+    with pytest.raises(UserError) as raised:
+        check_segmentation_dataset(root, splits=1, precomputed=True)
+    message = str(raised.value)
+    assert "has 3 problem(s)" in message
+    for video in "abc":
+        assert (f"{root / 'features' / f'{video}.npy'}: shape (20, 16) looks saved as (T, D): its ground truth has "
+                "20 frames, which matches 20, better than 16; save the array transposed, as (D, T)") in message
+    root = write_dataset(tmp_path / "varied", {"a": 20, "b": 24, "c": 22}, dims=16)
+    for video, frames in (("a", 20), ("b", 24), ("c", 22)):
+        np.save(root / "features" / f"{video}.npy", np.zeros((frames, 16), dtype=np.float32))
+    with pytest.raises(UserError) as raised:
+        check_segmentation_dataset(root, splits=1, precomputed=True)
+    message = str(raised.value)
+    assert "has 3 problem(s)" in message and "feature dimensions" not in message
+    assert f"{root / 'features' / 'b.npy'}: shape (24, 16) looks saved as (T, D)" in message
+
+
+def test_features_whose_d_is_close_to_t_pass_when_saved_as_d_t(tmp_path):
+    check_segmentation_dataset(write_dataset(tmp_path / "short", {"a": 20, "b": 24, "c": 22}, dims=16),
+                               splits=1, precomputed=True)
+    # 64 is closer to its 63 labels than its 60 frames are, but 64 is the dimension the other files have
+    root = write_dataset(tmp_path / "close", {"a": 63, "b": 80, "c": 90}, dims=64)
+    np.save(root / "features" / "a.npy", np.zeros((64, 60), dtype=np.float32))
+    check_segmentation_dataset(root, splits=1, precomputed=True)
 
 
 def test_without_a_majority_dimension_every_file_is_named():

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mmfeat.datasets.mstcn_files import read_frame_labels
-from mmfeat.datasets.precomputed_features import dimension_problems, npy_shape, orientation_problem
+from mmfeat.datasets.precomputed_features import npy_shape, shape_problems
 from mmfeat.errors import UserError
 
 NAME = "import-features"
@@ -74,15 +74,9 @@ def check_shapes(npy_paths: dict[str, Path], ground_truth_dir: Path | None) -> N
     """Raise a UserError listing the files saved as (T, D) (when the ground truth is given)
     and those whose feature dimension D differs from the others'."""
     shapes = {path: npy_shape(path) for path in npy_paths.values()}
-    problems = []
-    if ground_truth_dir is not None:
-        for video_id, path in npy_paths.items():
-            label_frames = len(read_frame_labels(ground_truth_dir / f"{video_id}.txt"))
-            problem = orientation_problem(path, shapes[path], label_frames)
-            if problem:
-                problems.append(problem)
-                del shapes[path]  # its D is unknown: left out of the comparison
-    problems += dimension_problems(shapes)
+    label_frames = {} if ground_truth_dir is None else {
+        path: len(read_frame_labels(ground_truth_dir / f"{video_id}.txt")) for video_id, path in npy_paths.items()}
+    problems = shape_problems(shapes, label_frames)
     if problems:
         raise UserError("cannot import these features:\n  " + "\n  ".join(problems))
 

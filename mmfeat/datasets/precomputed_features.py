@@ -1,15 +1,17 @@
 """Shape checks of precomputed ROOT/features/{video}.npy files, read from their headers.
 
     shape = npy_shape(root / "features" / "rgb-01-1.npy")            # (D, T), data not read
-    problem = orientation_problem(path, shape, label_frames=11687)   # None, or what is wrong and the fix
-    problems = dimension_problems({path: shape, ...})                 # the files whose D differs
+    problems = shape_problems({path: shape, ...}, {path: 11687, ...})  # transposed files, odd D, with the fix
 
 The published features are (D, T): feature dimensions by frames. A file saved as
 (T, D) would be read as D frames of T features: every video's labels cut to D
-frames and training stopped by a shape error naming no file. The frame count of
-features and labels may differ by a few frames (alignment cuts them), so a
-file is called transposed only when its (D, T) reading is far from the ground
-truth's length and the transposed reading is close to it.
+frames and training stopped by a shape error naming no file. Which axis is T is
+decided against the ground truth's length: the frame count of features and
+labels may differ by a few frames (alignment cuts them), so a file is called
+transposed when its (T, D) reading fits its labels, and fits them better than
+its (D, T) reading. When D is close to T (short videos, small features) both
+readings can fit; then the dataset decides: a first axis that the files read as
+(D, T) share is their feature dimension, not a length.
 """
 
 from __future__ import annotations
@@ -43,15 +45,37 @@ def frames_match(frames: int, label_frames: int) -> bool:
     return abs(frames - label_frames) <= tolerance
 
 
-def orientation_problem(path: Path, shape: tuple[int, ...], label_frames: int) -> str | None:
-    """What is wrong with a (D, T) file's shape given its video's labelled frames, or None."""
-    if len(shape) != 2 or 0 in shape:
-        return f"{path}: expected a non-empty 2-D (D, T) array, got shape {shape}"
-    dims, frames = shape
-    if not frames_match(frames, label_frames) and frames_match(dims, label_frames):
-        return (f"{path}: shape {shape} looks saved as (T, D): its ground truth has {label_frames} frames, "
-                f"which matches {dims}, not {frames}; save the array transposed, as (D, T)")
-    return None
+def shape_problems(shapes: dict[Path, tuple[int, ...]], label_frames: dict[Path, int]) -> list[str]:
+    """One line per file that is not a 2-D array, looks saved as (T, D), or whose D differs from the rest.
+
+    `label_frames` holds the ground truth's length of each file's video, where
+    known; a transposed file's D is unknown, so it is left out of the comparison of D.
+    """
+    orientation = orientation_problems(shapes, label_frames)
+    oriented_shapes = {path: shape for path, shape in shapes.items() if path not in orientation}
+    return list(orientation.values()) + dimension_problems(oriented_shapes)
+
+
+def orientation_problems(shapes: dict[Path, tuple[int, ...]], label_frames: dict[Path, int]) -> dict[Path, str]:
+    """What is wrong with each file's shape given its video's labelled frames: not 2-D, or saved as (T, D)."""
+    problems, reads_better_transposed = {}, {}
+    for path, shape in shapes.items():
+        if len(shape) != 2 or 0 in shape:
+            problems[path] = f"{path}: expected a non-empty 2-D (D, T) array, got shape {shape}"
+        elif path in label_frames:
+            dims, frames = shape
+            truth = label_frames[path]
+            if frames_match(dims, truth) and abs(dims - truth) < abs(frames - truth):
+                reads_better_transposed[path] = shape
+    feature_dims = {shape[0] for path, shape in shapes.items() if path not in problems | reads_better_transposed}
+    for path, (dims, frames) in reads_better_transposed.items():
+        truth = label_frames[path]
+        if dims in feature_dims and frames_match(frames, truth):
+            continue  # its first axis is the D the other files have, and its second fits its labels too
+        closeness = f"better than {frames}" if frames_match(frames, truth) else f"not {frames}"
+        problems[path] = (f"{path}: shape {(dims, frames)} looks saved as (T, D): its ground truth has {truth} "
+                          f"frames, which matches {dims}, {closeness}; save the array transposed, as (D, T)")
+    return {path: problems[path] for path in shapes if path in problems}  # in the files' order
 
 
 def dimension_problems(shapes: dict[Path, tuple[int, ...]]) -> list[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mmfeat.datasets.precomputed_features import dimension_problems, npy_shape, orientation_problem
+from mmfeat.datasets.precomputed_features import npy_shape, shape_problems
 from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.errors import UserError
 
@@ -69,20 +69,17 @@ def unknown_background_problems(background: Sequence[str], class_names: Sequence
 
 def _precomputed_feature_problems(features_dir: Path, label_frames: dict[str, int | None]) -> list[str]:
     """Missing or unreadable .npy files, transposed ones, and ones whose D differs from the rest."""
-    problems, oriented_shapes = [], {}  # the D of a transposed file is unknown: left out of the comparison
+    problems, shapes, frames_of_file = [], {}, {}
     for video_id, frames in label_frames.items():
         path = features_dir / f"{video_id}.npy"
         try:
-            shape = npy_shape(path)
+            shapes[path] = npy_shape(path)
         except UserError as error:
             problems.append(str(error))
             continue
-        problem = orientation_problem(path, shape, frames) if frames is not None else None
-        if problem:
-            problems.append(problem)
-        else:
-            oriented_shapes[path] = shape
-    return problems + dimension_problems(oriented_shapes)
+        if frames is not None:  # None: its labels cannot be read (a problem listed already)
+            frames_of_file[path] = frames
+    return problems + shape_problems(shapes, frames_of_file)
 
 
 def _problem_list(root: Path, problems: list[str]) -> str:
