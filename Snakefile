@@ -4,6 +4,7 @@
 #     snakemake --cores 8 results/50salads/report.md        # with the real 50Salads in data/50salads
 #     snakemake --cores 8 results/urfunny/report.md         # with the real UR-FUNNY v2 in data/urfunny
 #     snakemake --cores 8 --configfile tests/configs/tiny.yaml   # a named config
+#     snakemake --report report.zip                        # after a run: its browsable report (or .html)
 #
 # Wiring only: what each stage does lives in workflow/rules/, how in the mmfeat package.
 
@@ -15,6 +16,11 @@ min_version("9.0")
 
 
 configfile: "config.yaml"
+
+
+# `snakemake --report report.zip` (or .html): the workflow's description; the outputs it
+# holds are those flagged with report(...) in workflow/rules/.
+report: "workflow/report/workflow.rst"
 
 
 # Fails before any job runs, naming the key path and what was expected.

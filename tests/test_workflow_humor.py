@@ -18,6 +18,7 @@ import pytest
 
 from mmfeat.features.store import FeatureStore
 from mmfeat.humor.features import load_modality_features
+from snakemake_report import build_snakemake_report
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +54,29 @@ def test_the_report_has_the_study_tables_the_baseline_and_the_demo_notice(humor_
     # text, audio and video extractors, one shard each; one experiment
     for stage, jobs in (("extract_shard", 3), ("humor_experiment", 1)):
         assert re.search(rf"^\| {stage} \| {jobs} \|( [\d.]+ \|){{3}}$", report, re.MULTILINE), stage
+
+
+def test_snakemake_report_holds_the_report_the_results_and_every_figure_with_captions(humor_run, tmp_path):
+    """`snakemake --report report.zip` after the run: the dataset is a category, each stage a subcategory."""
+    report = build_snakemake_report(humor_run, humor_run / "tiny-humor.yaml", tmp_path / "report.zip")
+    markdown = report.files[TARGET]
+    assert markdown.content == (humor_run / TARGET).read_bytes()
+    assert (markdown.category, markdown.subcategory) == ("tiny-funny", "Report")
+    assert markdown.caption.startswith("The humour-detection report of dataset tiny-funny (Markdown)")
+    results = report.files["results/tiny-funny/humor/results.json"]
+    assert results.content == (humor_run / "results/tiny-funny/humor/results.json").read_bytes()
+    assert (results.category, results.subcategory) == ("tiny-funny", "Classifiers and fusions")
+    assert results.caption.startswith("Every humour classifier and fusion trained on dataset tiny-funny (JSON)")
+    figures = {path: reported for path, reported in report.files.items() if path.endswith(".png")}
+    expected = [f"confusion-mlp-{modality}" for modality in ("text", "audio", "video")] + ["confusion-best-fusion"]
+    assert sorted(figures) == sorted(f"results/tiny-funny/figures/{name}.png" for name in expected)
+    for path, reported in figures.items():
+        name = reported.labels["figure"]
+        assert path == f"results/tiny-funny/figures/{name}.png"
+        assert reported.content == (humor_run / path).read_bytes() and reported.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (reported.category, reported.subcategory) == ("tiny-funny", "Figures")
+        assert reported.caption.startswith(f"Test confusion matrix {name} of dataset tiny-funny")
+    assert "Each dataset of the run is one category of this report" in report.description
 
 
 def test_the_clip_without_audio_and_the_id_without_video_are_excluded_and_listed(humor_run):

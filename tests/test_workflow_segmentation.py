@@ -20,6 +20,7 @@ import yaml
 from mmfeat.datasets.mstcn_files import read_bundle, read_prediction_file
 from mmfeat.features.store import FeatureStore
 from mmfeat.metrics.segmentation import evaluate_bundle
+from snakemake_report import build_snakemake_report
 
 pytestmark = pytest.mark.slow
 
@@ -146,6 +147,33 @@ def test_no_partial_or_temporary_files_are_left(demo_run):
     # .snakemake_timestamp: snakemake's own marker in a directory output
     leftovers = [p for p in (workdir / "results").rglob(".*") if p.name != ".snakemake_timestamp"]
     assert leftovers == []
+
+
+def test_snakemake_report_holds_the_report_ribbons_and_every_split_metrics_with_captions(demo_run, tmp_path):
+    """`snakemake --report report.zip` after the run: the dataset is a category, each stage a subcategory."""
+    workdir, config = demo_run
+    report = build_snakemake_report(workdir, config, tmp_path / "report.zip")
+    dataset = workdir / "results/tiny-salads"
+    markdown = report.files["results/tiny-salads/report.md"]
+    assert markdown.content == (dataset / "report.md").read_bytes()
+    assert (markdown.category, markdown.subcategory) == ("tiny-salads", "Report")
+    assert markdown.caption.startswith("The action-segmentation report of dataset tiny-salads (Markdown)")
+    ribbons = report.files["results/tiny-salads/ribbons.png"]
+    assert ribbons.content == (dataset / "ribbons.png").read_bytes() and ribbons.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (ribbons.category, ribbons.subcategory) == ("tiny-salads", "Figures")
+    assert ribbons.caption.startswith("Ground truth against prediction on test videos of dataset tiny-salads")
+    runs = [("asformer-tiny", "i3d-tiny"), ("asformer-tiny", "s3d-tiny"), ("zero-shot", "s3d-tiny")]
+    metrics = {path: reported for path, reported in report.files.items() if path.endswith("/metrics.json")}
+    assert sorted(metrics) == sorted(f"results/tiny-salads/{method}/{features}/split{split}/metrics.json"
+                                     for method, features in runs for split in (1, 2, 3))
+    for path, reported in metrics.items():
+        labels = reported.labels
+        assert path == f"results/tiny-salads/{labels['method']}/{labels['features']}/split{labels['split']}/metrics.json"
+        assert reported.content == (workdir / path).read_bytes()
+        assert (reported.category, reported.subcategory) == ("tiny-salads", "Metrics per split")
+        assert reported.caption.startswith(f"Metrics of {labels['method']} on {labels['features']} features, "
+                                           f"test split {labels['split']} of dataset tiny-salads (JSON)")
+    assert "Each dataset of the run is one category of this report" in report.description
 
 
 def test_nothing_reruns_when_nothing_changed(demo_run):

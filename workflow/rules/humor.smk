@@ -28,7 +28,12 @@ rule humor_experiment:
     input:
         features="results/{dataset}/humor/features",
     output:
-        "results/{dataset}/humor/results.json",
+        report(
+            "results/{dataset}/humor/results.json",
+            caption="../report/humor_results.rst",
+            category="{dataset}",
+            subcategory="Classifiers and fusions",
+        ),
     log:
         "results/{dataset}/logs/humor/experiment.log",
     benchmark:
@@ -53,8 +58,20 @@ rule humor_report:
         skipped="results/{dataset}/humor/skipped.json",
         benchmarks=humor_report_benchmarks,
     output:
-        report="results/{dataset}/report.md",
-        figures=directory("results/{dataset}/figures"),
+        report=report(
+            "results/{dataset}/report.md",
+            caption="../report/humor_report.rst",
+            category="{dataset}",
+            subcategory="Report",
+        ),
+        figures=report(
+            directory("results/{dataset}/figures"),
+            patterns=["{figure}.png"],
+            caption="../report/humor_figures.rst",
+            category="{dataset}",
+            subcategory="Figures",
+            labels={"figure": "{figure}"},
+        ),
     log:
         "results/{dataset}/logs/report.log",
     params:

@@ -110,7 +110,13 @@ rule evaluate_split:
         bundle="results/{dataset}/{method}/{features}/split{split}/evaluated.bundle",
         labels=LABEL_DIGEST,
     output:
-        "results/{dataset}/{method}/{features}/split{split}/metrics.json",
+        report(
+            "results/{dataset}/{method}/{features}/split{split}/metrics.json",
+            caption="../report/segmentation_metrics.rst",
+            category="{dataset}",
+            subcategory="Metrics per split",
+            labels={"method": "{method}", "features": "{features}", "split": "{split}"},
+        ),
     log:
         "results/{dataset}/logs/{method}/{features}/split{split}/evaluate.log",
     params:
@@ -133,8 +139,18 @@ rule segmentation_report:
         labels=LABEL_DIGEST,
         benchmarks=segmentation_report_benchmarks,
     output:
-        report="results/{dataset}/report.md",
-        ribbons="results/{dataset}/ribbons.png",
+        report=report(
+            "results/{dataset}/report.md",
+            caption="../report/segmentation_report.rst",
+            category="{dataset}",
+            subcategory="Report",
+        ),
+        ribbons=report(
+            "results/{dataset}/ribbons.png",
+            caption="../report/ribbons.rst",
+            category="{dataset}",
+            subcategory="Figures",
+        ),
     log:
         "results/{dataset}/logs/report.log",
     params:
