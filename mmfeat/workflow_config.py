@@ -24,6 +24,7 @@ VIDEO_KINDS = ("i3d", "s3d")  # extractors whose rows are video frames, for segm
 ZERO_SHOT_KINDS = ("s3d",)  # extractors with a text tower to embed action names
 # what each modality of a humor dataset can be fed by
 HUMOR_MODALITY_KINDS = {"text": ("roberta",), "audio": ("wav2vec2",), "video": VIDEO_KINDS}
+_NO_DEFAULT = object()  # a property the schema gives no default: absent stays absent (`demo`, `zero_shot`)
 
 
 def validate_config(config: dict, source: str = "config.yaml", schema_path: Path = SCHEMA_PATH) -> dict:
@@ -58,8 +59,10 @@ def schema_defaults(definition: str, schema_path: Path = SCHEMA_PATH) -> dict:
     For defaults needed where no entry is at hand, such as dataclass fields
     (mmfeat.humor.settings); needs yaml only, so `mmfeat --help` stays fast.
     """
-    properties = _load_schema(schema_path)["$defs"][definition]["properties"]
-    return {key: copy.deepcopy(sub["default"]) for key, sub in properties.items() if "default" in sub}
+    schema = _load_schema(schema_path)
+    properties = schema["$defs"][definition]["properties"]
+    defaults = {key: _default_of(sub, schema) for key, sub in properties.items()}
+    return {key: copy.deepcopy(default) for key, default in defaults.items() if default is not _NO_DEFAULT}
 
 
 @cache  # read once per process; callers only read it (defaults are deep-copied where filled in)
@@ -102,8 +105,8 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> Any:
         if "if" in branch and jsonschema.Draft202012Validator(branch["if"]).is_valid(instance):
             instance = _fill_defaults(instance, branch["then"], root)
     for key, sub in schema.get("properties", {}).items():
-        if key not in instance and "default" in sub:
-            instance[key] = copy.deepcopy(sub["default"])
+        if key not in instance and (default := _default_of(sub, root)) is not _NO_DEFAULT:
+            instance[key] = copy.deepcopy(default)
         if key in instance:
             instance[key] = _fill_defaults(instance[key], sub, root)
     extra = schema.get("additionalProperties")
@@ -111,6 +114,15 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> Any:
         for key in set(instance) - set(schema.get("properties", {})):
             instance[key] = _fill_defaults(instance[key], extra, root)
     return instance
+
+
+def _default_of(schema: dict, root: dict) -> Any:
+    """The schema's `default`, or that of the definition its $ref names (`decode: {$ref: ...}`
+    documents its default inside `$defs/decode`); a default beside the $ref wins, as it is
+    the more specific. _NO_DEFAULT where neither has one."""
+    while "default" not in schema and "$ref" in schema:
+        schema = _resolve(schema["$ref"], root)
+    return schema.get("default", _NO_DEFAULT)
 
 
 def _resolve(ref: str, root: dict) -> dict:

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from mmfeat.errors import UserError
-from mmfeat.workflow_config import validate_config
+from mmfeat.workflow_config import SCHEMA_PATH, validate_config
 
 
 @pytest.fixture()
@@ -123,3 +123,80 @@ def test_every_problem_is_listed_at_once(shipped_config):
         validate_config(broken)
     assert "datasets.50salads.alignment" in str(raised.value)
     assert "models.asformer.training.epochs" in str(raised.value)
+
+
+# A dataset of each kind with only the keys the schema requires, and the extractors and
+# model it names with only theirs: what a new user's first config may hold.
+MINIMAL_CONFIG = {
+    "datasets": {
+        "salads": {"kind": "segmentation", "root": "data/salads", "features": {"video": "i3d"}, "model": "asformer"},
+        "funny": {"kind": "humor", "root": "data/funny", "features": {"text": "roberta", "audio": "wav2vec2",
+                                                                      "video": "s3d"}},
+    },
+    "extractors": {"i3d": {"kind": "i3d"}, "s3d": {"kind": "s3d"}, "wav2vec2": {"kind": "wav2vec2"},
+                   "roberta": {"kind": "roberta", "weights": "models/roberta-base"}},
+    "models": {"asformer": {"kind": "asformer"}},
+}
+# The optional keys the schema gives no default on purpose: their presence is what they say
+# (a demo to generate, zero-shot to run, published rows to show).
+OPTIONAL_WITHOUT_DEFAULT = {
+    "datasets.salads": {"demo", "zero_shot", "reference_results"},
+    "datasets.funny": {"demo", "reference_results"},
+}
+
+
+def test_a_dataset_without_a_decode_section_gets_every_decode_default():
+    """`decode: {$ref: "#/$defs/decode"}` keeps its default inside the definition it names."""
+    config = validate_config(copy.deepcopy(MINIMAL_CONFIG))
+    for name in ("salads", "funny"):
+        assert config["datasets"][name]["decode"] == {"backend": "opencv", "on_unreadable": "fail",
+                                                      "on_damaged": "skip"}
+
+
+def test_a_config_of_only_required_keys_gets_every_default_the_schema_documents():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    config = validate_config(copy.deepcopy(MINIMAL_CONFIG))
+    definitions = {
+        "datasets.salads": "segmentation_dataset", "datasets.funny": "humor_dataset",
+        "extractors.i3d": "i3d_extractor", "extractors.s3d": "s3d_extractor",
+        "extractors.wav2vec2": "wav2vec2_extractor", "extractors.roberta": "roberta_extractor",
+        "models.asformer": "asformer_model",
+    }
+    missing = {}
+    for where, definition in definitions.items():
+        entry = config
+        for part in where.split("."):
+            entry = entry[part]
+        missing |= _keys_without_value(entry, schema["$defs"][definition], schema, where)
+    assert missing == OPTIONAL_WITHOUT_DEFAULT
+    assert config["datasets"]["salads"]["features"] == {"video": ["i3d"], "precomputed": False, "num_shards": 4}
+    assert config["models"]["asformer"]["training"]["epochs"] == 120
+    assert config["extractors"]["wav2vec2"]["random_config"]["hidden_size"] == 32
+
+
+def test_an_empty_optional_section_gets_its_defaults_too():
+    config = copy.deepcopy(MINIMAL_CONFIG)
+    config["datasets"]["salads"] |= {"demo": {}, "zero_shot": {"extractor": "s3d"}, "decode": {"backend": "pyav"}}
+    config["datasets"]["salads"]["features"]["video"] = ["i3d", "s3d"]
+    config["datasets"]["funny"] |= {"demo": {}, "classifiers": {}}
+    salads, funny = (validate_config(config)["datasets"][name] for name in ("salads", "funny"))
+    assert salads["demo"] == {"seed": 0, "videos": 10, "frames": [60, 90], "size": [64, 48], "fps": 15,
+                              "damaged": 1, "unreadable": 1}
+    assert salads["zero_shot"] == {"extractor": "s3d", "prompt": "{label}", "exclude": []}
+    assert salads["decode"] == {"backend": "pyav", "on_unreadable": "fail", "on_damaged": "skip"}
+    assert funny["demo"] == {"seed": 0, "samples": 40, "size": [64, 48], "fps": 12, "cue_flip_fraction": 0.175}
+    assert funny["classifiers"]["seeds"] == 5
+
+
+def _keys_without_value(entry: dict, definition: dict, schema: dict, where: str) -> dict[str, set[str]]:
+    """{key path: optional keys absent from `entry`}, through nested objects; every key with a
+    default, written beside it or in the definition its $ref names, must be present."""
+    while "$ref" in definition:
+        definition = schema["$defs"][definition["$ref"].rsplit("/", 1)[-1]]
+    missing = {}
+    for key, sub in definition.get("properties", {}).items():
+        if key not in entry:
+            missing.setdefault(where, set()).add(key)
+        elif isinstance(entry[key], dict):
+            missing |= _keys_without_value(entry[key], sub, schema, f"{where}.{key}")
+    return missing
