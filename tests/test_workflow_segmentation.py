@@ -106,6 +106,10 @@ def test_damaged_frames_unreadable_file_and_length_mismatch_are_reported(demo_ru
     for video in damaged_records:
         assert re.search(rf"^\| {video} \| \d+ \| \d+ \| [\d, -]+ \| - \| decord \|$", report, re.MULTILINE)
     assert re.search(r"^- [1-9]\d* videos? whose decoded length differs from the ground truth\.$", report, re.MULTILINE)
+    # the longer ground truth is listed where it is trained on, too (train_alignment.json), not only tested
+    longer = summary["longer_groundtruth"]
+    listed_where = rf"^\| {longer} \| \d+ \| \d+ \| 2 at the back \| train \d(, \d)*; test \d \|$"
+    assert re.search(listed_where, report, re.MULTILINE)
 
 
 def _demo_summary(workdir: Path) -> str:

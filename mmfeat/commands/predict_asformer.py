@@ -7,7 +7,9 @@
 Predictions are made on every sample_rate-th aligned frame, then repeated back
 to the ground truth's full frame rate. Test videos the feature store lists as
 excluded get no prediction file; the evaluated bundle lists the videos that do,
-and the alignment report names the ones left out and why.
+and the alignment report names the ones left out and why. A test video whose
+length differs from its ground truth's beyond --max-length-mismatch stops the
+command before any prediction, naming every such file.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--alignment", default=None, choices=POLICIES,
                         help="defaults to the policy the checkpoint was trained with")
+    parser.add_argument("--max-length-mismatch", type=float, default=None, metavar="FRACTION",
+                        help="largest difference between a video's and its labels' frame counts, as a fraction of "
+                             "the label frames (defaults to the bound the checkpoint was trained with)")
     parser.add_argument("--fill", choices=FILLS, default="previous",
                         help="how a label frame without a feature row takes a prediction (default: previous)")
     parser.add_argument("--predictions", required=True, help="folder to write one prediction file per video into")
@@ -45,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.features.store import FeatureStore
     from mmfeat.training.asformer_training import load_checkpoint, predict_asformer
     from mmfeat.datasets.split_predictions import publish_split_predictions
-    from mmfeat.training.segmentation_data import load_sequences, standardize
+    from mmfeat.training.segmentation_data import load_sequences, require_lengths_within, standardize
 
     model, extra = load_checkpoint(args.checkpoint, device="cpu")
     # the model's training.device setting; "auto" for checkpoints that predate it
@@ -56,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
     store = FeatureStore(args.features)
     test_ids = dataset.split_video_ids("test", args.split)
     sequences, left_out = load_sequences(dataset, store, test_ids, policy, extra["sample_rate"])
+    max_length_mismatch = args.max_length_mismatch
+    if max_length_mismatch is None:
+        max_length_mismatch = extra.get("max_length_mismatch")
+    if max_length_mismatch is not None:  # None: a checkpoint from before the bound, and none given
+        require_lengths_within(sequences, dataset, max_length_mismatch, f"test videos of split {args.split}")
     if extra.get("feature_statistics"):
         standardize(sequences, extra["feature_statistics"]["mean"], extra["feature_statistics"]["std"])
     class_names = extra["class_names"]

@@ -1,13 +1,21 @@
 """mmfeat train-asformer: train ASFormer on one split's training videos and keep the checkpoint.
 
     mmfeat train-asformer --dataset-root ROOT --features results/D/features/E/shard-*.h5 \
-        --split 1 --model-settings '{"kind": "asformer", ...}' --checkpoint model.pt
+        --split 1 --model-settings '{"kind": "asformer", ...}' --max-length-mismatch 0.05 \
+        --checkpoint model.pt --alignment-report train_alignment.json
+
+Before training, each training video's length is compared with its ground
+truth's: a difference beyond --max-length-mismatch (a fraction of the label
+frames) stops the command naming every such file; the alignment report lists
+every training video's lengths, for the report to count the differences.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+from pathlib import Path
 
 from mmfeat.align import POLICIES
 from mmfeat.commands.json_arguments import json_object
@@ -24,7 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", required=True, type=int, help="k of splits/train.split{k}.bundle")
     parser.add_argument("--model-settings", required=True, help="the model's config entry as JSON")
     parser.add_argument("--alignment", default="back", choices=POLICIES)
+    parser.add_argument("--max-length-mismatch", required=True, type=float, metavar="FRACTION",
+                        help="largest difference between a video's and its labels' frame counts, as a fraction of "
+                             "the label frames (differences of a few frames always pass)")
     parser.add_argument("--checkpoint", required=True, help="where to write the trained model")
+    parser.add_argument("--alignment-report", required=True,
+                        help="JSON to write: each training video's lengths and mismatch, the videos left out")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: the model's training.threads)")
 
@@ -34,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.datasets.segmentation import SegmentationDataset
     from mmfeat.features.store import FeatureStore
     from mmfeat.training.asformer_split import asformer_model_settings, train_split
+    from mmfeat.atomic import write_text_atomically
     from mmfeat.training.asformer_training import save_checkpoint
 
     import torch
@@ -48,8 +62,10 @@ def run(args: argparse.Namespace) -> int:
                  model_settings["training"]["epochs"], row["loss"], 100 * row["accuracy"], row["lr"], seconds)
 
     trained = train_split(SegmentationDataset(args.dataset_root), FeatureStore(args.features), args.split,
-                          model_settings, args.alignment, on_epoch=report_epoch)
+                          model_settings, args.alignment, args.max_length_mismatch, on_epoch=report_epoch)
+    Path(args.alignment_report).parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(args.alignment_report, json.dumps(trained.alignment_report, indent=1) + "\n")
     save_checkpoint(args.checkpoint, trained.model, trained.model_config, trained.extra)
-    log.info("wrote %s", args.checkpoint)
+    log.info("wrote %s and %s", args.checkpoint, args.alignment_report)
     return 0
 

@@ -2,7 +2,7 @@
 
     mmfeat zero-shot-segment --dataset-root ROOT --features results/D/features/s3d/shard-*.h5 --split 1 \\
         --settings '{"kind": "s3d", "weights": "models/s3d_howto100m.pth", "vocabulary": "models/s3d_dict.npy"}' \\
-        --prompt "{label}" --exclude action_start --exclude action_end \\
+        --prompt "{label}" --exclude action_start --exclude action_end --max-length-mismatch 0.05 \\
         --predictions DIR --evaluated-bundle test.bundle --alignment-report alignment.json
 
 Each action name (`cut_tomato` -> "cut tomato", put into --prompt) is embedded
@@ -11,6 +11,8 @@ window's joint video embedding takes the action of highest cosine similarity,
 never an --exclude'd one; every label frame takes the nearest window's action.
 Nothing is trained, so the split only chooses which videos are evaluated: the
 same test videos as the trained models', for a like-for-like row in the report.
+A test video whose length differs from its ground truth's beyond
+--max-length-mismatch stops the command, naming every such file.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude", action="append", default=[], metavar="LABEL",
                         help="a label never predicted; repeat for each")
     parser.add_argument("--alignment", default="back", choices=POLICIES)
+    parser.add_argument("--max-length-mismatch", required=True, type=float, metavar="FRACTION",
+                        help="largest difference between a video's and its labels' frame counts, as a fraction of "
+                             "the label frames (differences of a few frames always pass)")
     parser.add_argument("--predictions", required=True, help="folder to write one prediction file per video into")
     parser.add_argument("--evaluated-bundle", required=True, help="bundle file listing the videos predicted")
     parser.add_argument("--alignment-report", required=True, help="JSON: per-video lengths, mismatches, left out")
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.features.extractors import complete_entry, extractor_module
     from mmfeat.features.store import FeatureStore
     from mmfeat.segmentation.zero_shot import class_prompts, zero_shot_row_labels
-    from mmfeat.training.segmentation_data import load_sequences
+    from mmfeat.training.segmentation_data import load_sequences, require_lengths_within
 
     dataset = SegmentationDataset(args.dataset_root)
     class_names = dataset.class_names
@@ -76,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     test_ids = dataset.split_video_ids("test", args.split)
     sequences, left_out = load_sequences(dataset, store, test_ids, args.alignment, sample_rate=1,
                                          output=VIDEO_EMBEDDING)
+    require_lengths_within(sequences, dataset, args.max_length_mismatch, f"test videos of split {args.split}")
     labels_by_video = {}
     for sequence in sequences:
         row_labels = zero_shot_row_labels(sequence.features.T, text_embeddings, excluded)

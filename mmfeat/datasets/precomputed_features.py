@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mmfeat.align import ALWAYS_TOLERATED_FRAMES
 from mmfeat.errors import UserError
 
 # Frames by which features and labels may differ and still be the same video:
 # a few frames at either end (alignment handles those), or 5 % of a long video.
-ABSOLUTE_FRAME_TOLERANCE = 10
+ABSOLUTE_FRAME_TOLERANCE = ALWAYS_TOLERATED_FRAMES
 RELATIVE_FRAME_TOLERANCE = 0.05
 
 

@@ -7,8 +7,9 @@
 The workflow calls this while it plans the jobs (workflow/rules/common.smk), so
 that an unknown label, an empty ground-truth file, a bundle listing a video
 without ground truth or twice, a background label not in the mapping or a
-transposed .npy stops the run before any feature is extracted, with every problem listed at once, each naming its file. Only the
-.npy headers are read, so the check costs little more than reading the labels.
+transposed .npy stops the run before any feature is extracted, with every
+problem listed at once, each naming its file. Only the .npy headers are read,
+so the check costs little more than reading the labels.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmfeat.align import ALWAYS_TOLERATED_FRAMES
 from mmfeat.atomic import write_text_atomically
 from mmfeat.datasets.mstcn_files import read_bundle, read_prediction_file
 from mmfeat.datasets.segmentation import SegmentationDataset
@@ -44,6 +45,12 @@ class SplitOutputs:
     @cached_property
     def alignment(self) -> dict:
         return json.loads((self.directory / "alignment.json").read_text())
+
+    @cached_property
+    def train_alignment(self) -> dict | None:
+        """The training videos' lengths (train_alignment.json); None for a method that trains nothing."""
+        path = self.directory / "train_alignment.json"
+        return json.loads(path.read_text()) if path.is_file() else None
 
     @cached_property
     def evaluated_videos(self) -> list[str]:
@@ -113,7 +120,7 @@ def write_segmentation_report(name: str, settings: dict, dataset: SegmentationDa
         _comparison_section(settings, dataset, runs),
         *(_run_section(run) for run in runs),
         _features_section(settings, stores),
-        _decode_section(stores, trained[0].splits),
+        _decode_section(stores, trained[0].splits, settings["dataset"].get("max_length_mismatch")),
         _ribbons_section(ribbons_path, ribbon_videos, trained[0], report_path.parent),
         stage_times_section(stage_times or {}),
     ]
@@ -236,16 +243,13 @@ def _features_section(settings: dict, stores: dict[str, FeatureStore]) -> str:
     return "\n".join(lines)
 
 
-def _decode_section(stores: dict[str, FeatureStore], splits: list[SplitOutputs]) -> str:
+def _decode_section(stores: dict[str, FeatureStore], splits: list[SplitOutputs],
+                    max_length_mismatch: float | None = None) -> str:
     # every feature set decodes the same videos; the first one's records stand for all
     store = next(iter(stores.values()))
     records = store.decode_records()
     excluded = store.excluded()
-    mismatches = {}
-    for split in splits:
-        for video_id, lengths in split.alignment["videos"].items():
-            if lengths["mismatch"]:
-                mismatches[video_id] = lengths
+    mismatches = _length_mismatches(splits)
     skipped_total = sum(len(record["skipped_indices"]) for record in records.values())
     kept_from_damaged = {video: _kept_from_damaged(record) for video, record in records.items()}
     kept_total = sum(len(frames) for frames in kept_from_damaged.values())
@@ -257,7 +261,11 @@ def _decode_section(stores: dict[str, FeatureStore], splits: list[SplitOutputs])
              f"- {counted(len(records), 'video')} decoded; {counted(skipped_total, 'damaged frame')} skipped "
              f"in {counted(len(damaged), 'video')}{kept_note}.",
              f"- {counted(len(excluded), 'file')} excluded as unreadable.",
-             f"- {counted(len(mismatches), 'video')} whose decoded length differs from the ground truth."]
+             f"- {counted(len(mismatches), 'video')} whose decoded length differs from the ground truth.",
+             "- Lengths are compared on every split's training and test videos"
+             + (f"; a difference beyond {max_length_mismatch:.0%} of a video's label frames (and over "
+                f"{ALWAYS_TOLERATED_FRAMES} frames) stops the run before training (`max_length_mismatch`)."
+                if max_length_mismatch is not None else ".")]
     if damaged:
         lines += ["", "| Video | Frames expected | Decoded | Skipped frames | Kept, decoded from damaged frames "
                   "| Backend |", "|---|---|---|---|---|---|"]
@@ -269,11 +277,26 @@ def _decode_section(stores: dict[str, FeatureStore], splits: list[SplitOutputs])
         lines += ["", "| Excluded video | Reason |", "|---|---|"]
         lines += [f"| {video} | {reason} |" for video, reason in sorted(excluded.items())]
     if mismatches:
-        lines += ["", "| Video | Video frames | Label frames | Cut |", "|---|---|---|---|"]
-        for video, lengths in sorted(mismatches.items()):
+        lines += ["", "| Video | Video frames | Label frames | Cut | Splits |", "|---|---|---|---|---|"]
+        for video, (lengths, parts) in sorted(mismatches.items()):
+            splits_text = "; ".join(f"{part} {', '.join(map(str, parts[part]))}" for part in ("train", "test")
+                                    if part in parts)
             lines.append(f"| {video} | {lengths['video_frames']} | {lengths['label_frames']} | "
-                         f"{abs(lengths['mismatch'])} at the {lengths['policy']} |")
+                         f"{abs(lengths['mismatch'])} at the {lengths['policy']} | {splits_text} |")
     return "\n".join(lines)
+
+
+def _length_mismatches(splits: list[SplitOutputs]) -> dict[str, tuple[dict, dict[str, list[int]]]]:
+    """Video -> (its lengths, {"train"/"test": the split numbers it has that part in}), for every
+    video, trained on or tested, whose length differs from its ground truth's."""
+    mismatches: dict[str, tuple[dict, dict[str, list[int]]]] = {}
+    for split in splits:
+        for part, record in (("train", split.train_alignment), ("test", split.alignment)):
+            for video_id, lengths in (record or {"videos": {}})["videos"].items():
+                if lengths["mismatch"]:
+                    parts = mismatches.setdefault(video_id, (lengths, {}))[1]
+                    parts.setdefault(part, []).append(split.number)
+    return mismatches
 
 
 def _kept_from_damaged(record: dict) -> list[int]:

@@ -2,13 +2,16 @@
 
     model_settings = asformer_model_settings({"kind": "asformer", "training": {"epochs": 40}})
     trained = train_split(SegmentationDataset(root), FeatureStore(shards), split=1,
-                          model_settings=model_settings, alignment="back")
+                          model_settings=model_settings, alignment="back", max_length_mismatch=0.05)
     save_checkpoint("model.pt", trained.model, trained.model_config, trained.extra)
+    write_text_atomically("train_alignment.json", json.dumps(trained.alignment_report))
 
 The command `mmfeat train-asformer` is this plus argument parsing; the same
 steps (settings with the schema's defaults, sequences, optional feature
 standardisation, a seeded model, the training loop, the checkpoint's record of
-how it was made) are the shape for any model trained on stored features.
+how it was made) are the shape for any model trained on stored features. Before
+any training, every training video's length is compared with its ground truth's:
+one beyond `max_length_mismatch` stops the run, naming the files.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ from mmfeat.errors import UserError
 from mmfeat.features.store import FeatureStore
 from mmfeat.models.asformer import ASFormer
 from mmfeat.training.asformer_training import TrainSettings, train_asformer
-from mmfeat.training.segmentation_data import feature_statistics, load_sequences, standardize
+from mmfeat.training.segmentation_data import (
+    alignment_summary,
+    feature_statistics,
+    load_sequences,
+    require_lengths_within,
+    standardize,
+)
 from mmfeat.workflow_config import with_defaults
 
 log = logging.getLogger(__name__)
@@ -38,6 +47,7 @@ class TrainedModel:
     model: ASFormer
     model_config: dict  # the constructor's arguments, to rebuild it
     extra: dict  # how it was made: classes, split, data settings, videos, history
+    alignment_report: dict  # the training videos' lengths against their labels', as predictions' alignment.json
 
 
 def asformer_model_settings(entry: dict, source: str = "the model settings") -> dict:
@@ -49,14 +59,19 @@ def asformer_model_settings(entry: dict, source: str = "the model settings") -> 
 
 
 def train_split(dataset: SegmentationDataset, store: FeatureStore, split: int, model_settings: dict, alignment: str,
-                on_epoch: Callable[[dict, float], None] | None = None) -> TrainedModel:
-    """Train a new ASFormer on the split's training videos; `model_settings` has its defaults filled."""
+                max_length_mismatch: float, on_epoch: Callable[[dict, float], None] | None = None) -> TrainedModel:
+    """Train a new ASFormer on the split's training videos; `model_settings` has its defaults filled.
+
+    A training video whose length differs from its labels' by more than `max_length_mismatch`
+    (a fraction of the label frames) is a UserError before any training, listing every such video.
+    """
     training = model_settings["training"]
     settings = TrainSettings.from_config(training)
     train_ids = dataset.split_video_ids("train", split)
     sequences, left_out = load_sequences(dataset, store, train_ids, alignment, training["sample_rate"])
     if not sequences:
         raise UserError(f"split {split}: none of the {len(train_ids)} training videos has features")
+    require_lengths_within(sequences, dataset, max_length_mismatch, f"training videos of split {split}")
     statistics = None
     if training["normalize_features"]:
         mean, std = feature_statistics(sequences)
@@ -75,8 +90,10 @@ def train_split(dataset: SegmentationDataset, store: FeatureStore, split: int, m
         "sample_rate": training["sample_rate"],
         "feature_statistics": statistics,
         "alignment": alignment,
+        "max_length_mismatch": max_length_mismatch,
         "training": training,
         "train_videos": [s.video_id for s in sequences],
         "left_out": left_out,
         "history": history,
-    })
+    }, alignment_report={"split": split, "part": "train", "videos": alignment_summary(sequences, alignment),
+                         "left_out": left_out})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmfeat.align import Alignment, align
+from mmfeat.align import ALWAYS_TOLERATED_FRAMES, Alignment, align
 from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.errors import UserError
 from mmfeat.features.store import FeatureStore
@@ -109,6 +109,27 @@ def _video_frames(decode_record: dict | None, feature_rows: int) -> int:
                     "are counted at the end", decode_record.get("path", "a video"), frames_seen, frames_expected)
         return int(frames_expected)
     return frames_seen
+
+
+def require_lengths_within(sequences: list[VideoSequence], dataset: SegmentationDataset, max_length_mismatch: float,
+                           videos: str) -> None:
+    """A UserError listing every video of `sequences` (`videos`, e.g. "training videos of split 1") whose
+    length differs from its ground truth's beyond the bound: such a difference usually means wrong data,
+    and alignment would train or score the video on labels of other frames."""
+    beyond = [sequence for sequence in sequences if sequence.alignment.beyond(max_length_mismatch)]
+    if not beyond:
+        return
+    lines = []
+    for sequence in beyond:
+        lengths = sequence.alignment
+        lines.append(f"video {sequence.video_id!r}: {lengths.video_frames} video frames, {lengths.label_frames} "
+                     f"label frames in {dataset.ground_truth_path(sequence.video_id)}, {abs(lengths.mismatch)} "
+                     f"apart ({abs(lengths.mismatch) / lengths.label_frames:.0%})")
+    raise UserError(
+        f"{len(beyond)} of the {len(sequences)} {videos} differ in length from their ground truth by more than "
+        f"{max_length_mismatch:.0%} of its frames (and more than {ALWAYS_TOLERATED_FRAMES} frames), which usually "
+        "means wrong labels or features:\n  " + "\n  ".join(lines) + "\ncorrect those files, or allow larger "
+        "differences with the dataset's `max_length_mismatch` in the config (--max-length-mismatch)")
 
 
 def alignment_summary(sequences: list[VideoSequence], policy: str) -> dict:

@@ -27,7 +27,8 @@ rule train_asformer:
         features=feature_set_shards,
         labels=LABEL_DIGEST,
     output:
-        "results/{dataset}/{model}/{features}/split{split}/model.pt",
+        model="results/{dataset}/{model}/{features}/split{split}/model.pt",
+        alignment="results/{dataset}/{model}/{features}/split{split}/train_alignment.json",
     log:
         "results/{dataset}/logs/{model}/{features}/split{split}/train.log",
     benchmark:
@@ -36,6 +37,7 @@ rule train_asformer:
         root=dataset_setting("root"),
         settings=model_settings,
         alignment=dataset_setting("alignment"),
+        max_length_mismatch=dataset_setting("max_length_mismatch"),
     conda:
         "../../envs/mmfeat.yaml"
     threads: training_threads
@@ -46,7 +48,8 @@ rule train_asformer:
     shell:
         "python -m mmfeat train-asformer --threads {threads} --dataset-root {params.root} --features {input.features}"
         " --split {wildcards.split} --model-settings {params.settings:q} --alignment {params.alignment}"
-        " --checkpoint {output} > {log} 2>&1"
+        " --max-length-mismatch {params.max_length_mismatch} --checkpoint {output.model}"
+        " --alignment-report {output.alignment} > {log} 2>&1"
 
 
 rule predict_asformer:
@@ -95,12 +98,14 @@ rule zero_shot_split:
         settings=zero_shot_extractor_settings,
         prompt=dataset_setting("zero_shot/prompt"),
         exclude=zero_shot_exclusions,
+        max_length_mismatch=dataset_setting("max_length_mismatch"),
     conda:
         "../../envs/mmfeat.yaml"
     shell:
         "python -m mmfeat zero-shot-segment --dataset-root {params.root} --features {input.features}"
         " --split {wildcards.split} --settings {params.settings:q} --prompt {params.prompt:q} {params.exclude}"
-        " --alignment {params.alignment} --predictions {output.predictions} --evaluated-bundle {output.bundle}"
+        " --alignment {params.alignment} --max-length-mismatch {params.max_length_mismatch}"
+        " --predictions {output.predictions} --evaluated-bundle {output.bundle}"
         " --alignment-report {output.alignment} > {log} 2>&1"
 
 
@@ -135,6 +140,7 @@ rule segmentation_report:
         predictions=segmentation_report_files("predictions"),
         bundles=segmentation_report_files("evaluated.bundle"),
         alignment=segmentation_report_files("alignment.json"),
+        train_alignment=trained_split_files("train_alignment.json"),
         features=segmentation_report_shards,
         labels=LABEL_DIGEST,
         benchmarks=segmentation_report_benchmarks,

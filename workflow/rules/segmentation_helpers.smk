@@ -96,6 +96,18 @@ def segmentation_report_files(filename):
     return files
 
 
+def trained_split_files(filename):
+    """A function of the wildcards: `filename` in every split folder of the report's trained runs
+    (zero-shot trains nothing)."""
+
+    def files(wildcards):
+        return [f"results/{wildcards.dataset}/{method}/{feature_set}/split{k}/{filename}"
+                for method, feature_set in segmentation_runs(wildcards.dataset) if method != ZERO_SHOT
+                for k in split_numbers(wildcards.dataset)]
+
+    return files
+
+
 def report_split_dirs(wildcards):
     return segmentation_split_dirs(wildcards.dataset)
 
