@@ -3,7 +3,9 @@
 The data is on disk before the run (written by `mmfeat make-demo-salads` and
 `make-demo-urfunny`, then cleaned as a real release would be), and the config
 gives each dataset only the keys the schema requires: every optional section,
-`decode` included, comes from the schema's defaults.
+`decode` included, comes from the schema's defaults. The root is a folder
+whose names hold spaces, and one video (one sample) is named `vidéo 01`: a
+space and a non-ASCII letter, as on many laptops and shared drives.
 """
 
 from __future__ import annotations
@@ -15,29 +17,38 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from test_dataset_checks import write_dataset
 
+from mmfeat.datasets.mstcn_files import read_bundle, read_frame_labels, read_prediction_file
 from mmfeat.datasets.urfunny import FOLDS_FILE, LABELS_FILE, LANGUAGE_FILE, VIDEOS_DIR
 from mmfeat.features.store import FeatureStore
+from mmfeat.humor.features import load_modality_features
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-SALADS_ROOT = "data/salads"
-FUNNY_ROOT = "data/funny"
+SALADS_ROOT = "my data/set 1"
+FUNNY_ROOT = "my data/set 1"
+SPACED_ID = "vidéo 01"
 # the extractors and the model at the tiny sizes of tests/configs/tiny*.yaml: the datasets are what is minimal
 TINY_I3D = {"kind": "i3d", "window": 5, "resize_short": 32, "crop": 32, "stride": 2, "device": "cpu"}
 TINY_ASFORMER = {"kind": "asformer", "num_layers": 4, "num_f_maps": 16,
                  "training": {"epochs": 2, "seed": 0, "sample_rate": 1, "device": "cpu"}}
 
 
-def snakemake(workdir: Path, config: dict, target: str) -> None:
+def run_snakemake(workdir: Path, config: dict, target: str) -> subprocess.CompletedProcess:
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-                             "--directory", str(workdir), "--configfile", str(config_path), "--cores", "2", target],
-                            capture_output=True, text=True, timeout=1200)
+    return subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+                           "--directory", str(workdir), "--configfile", str(config_path), "--cores", "2", target],
+                          capture_output=True, text=True, timeout=1200)
+
+
+def snakemake(workdir: Path, config: dict, target: str) -> None:
+    result = run_snakemake(workdir, config, target)
     if result.returncode != 0:
         logs = "\n".join(f"--- {path}\n{path.read_text()[-3000:]}" for path in workdir.glob("results/*/logs/**/*.log"))
         pytest.fail(f"snakemake {target} failed:\n{result.stderr[-6000:]}\n{logs}")
@@ -56,6 +67,7 @@ def salads_run(tmp_path_factory):
     # 5 subjects for the default 5 splits; nothing damaged or unreadable, as decode's defaults fail on it
     make_demo("salads", workdir / SALADS_ROOT, "--videos", "10", "--frames", "36", "40", "--size", "32", "24",
               "--splits", "5", "--damaged", "0", "--unreadable", "0")
+    _rename_video(workdir / SALADS_ROOT, "rgb-01-1", SPACED_ID)
     config = {
         "datasets": {"salads": {"kind": "segmentation", "root": SALADS_ROOT, "features": {"video": "i3d-tiny"},
                                 "model": "asformer-tiny"}},
@@ -73,6 +85,8 @@ def funny_run(tmp_path_factory):
     summary = make_demo("urfunny", root, "--samples", "20", "--size", "32", "24", "--fps", "8", "--seed", "1")
     # decode's default fails on a clip without audio: drop it and the id without video, as a clean release
     _drop_samples(root, {summary["no_audio"], summary["no_video"]})
+    kept = [sample_id for sample_id in summary["ids"] if sample_id not in (summary["no_audio"], summary["no_video"])]
+    _rename_sample(root, kept[0], SPACED_ID)
     config = {
         "datasets": {"funny": {"kind": "humor", "root": FUNNY_ROOT,
                                "features": {"audio": "wav2vec2-tiny", "video": "i3d-tiny"}}},
@@ -81,6 +95,28 @@ def funny_run(tmp_path_factory):
     }
     snakemake(workdir, config, "results/funny/report.md")
     return workdir
+
+
+def _rename_video(root: Path, video_id: str, new_id: str) -> None:
+    """Give a video of the MS-TCN layout a new name: its file, its ground truth, its bundle lines."""
+    (root / "videos" / f"{video_id}.mp4").rename(root / "videos" / f"{new_id}.mp4")
+    (root / "groundTruth" / f"{video_id}.txt").rename(root / "groundTruth" / f"{new_id}.txt")
+    for bundle in (root / "splits").glob("*.bundle"):
+        lines = bundle.read_text(encoding="utf-8").splitlines()
+        bundle.write_text("".join(f"{new_id}.txt\n" if line == f"{video_id}.txt" else f"{line}\n" for line in lines),
+                          encoding="utf-8")
+
+
+def _rename_sample(root: Path, sample_id: int, new_id: str) -> None:
+    """Give a sample of the UR-FUNNY layout a new id: its keys in the pickles, its fold entry, its clip."""
+    for name in (LANGUAGE_FILE, LABELS_FILE):
+        content = pickle.loads((root / name).read_bytes())
+        content[new_id] = content.pop(sample_id)
+        (root / name).write_bytes(pickle.dumps(content))
+    folds = pickle.loads((root / FOLDS_FILE).read_bytes())
+    (root / FOLDS_FILE).write_bytes(pickle.dumps({fold: [new_id if key == sample_id else key for key in ids]
+                                                  for fold, ids in folds.items()}))
+    (root / VIDEOS_DIR / f"{sample_id}.mp4").rename(root / VIDEOS_DIR / f"{new_id}.mp4")
 
 
 def _drop_samples(root: Path, sample_ids: set[int]) -> None:
@@ -115,3 +151,43 @@ def test_a_humour_dataset_of_only_required_keys_runs_to_its_report_with_the_sche
     assert len(video.videos()) == 18 and not video.excluded()
     assert video.provenance(video.videos()[0])["versions"]["decoder"]["backend"] == "opencv"
     assert json.loads((funny_run / "results/funny/humor/results.json").read_text())["seeds"] == [0, 1, 2, 3, 4]
+
+
+def test_a_root_and_a_video_name_with_spaces_reach_every_segmentation_job_intact(salads_run):
+    store = FeatureStore(sorted((salads_run / "results/salads/features/i3d-tiny").glob("shard-*.h5")))
+    assert SPACED_ID in store.videos()
+    assert SPACED_ID in (salads_run / "results/salads/report.md").read_text(encoding="utf-8")  # a ribbon's video
+    root = salads_run / SALADS_ROOT
+    (split,) = [bundle for bundle in (root / "splits").glob("test.split*.bundle")
+                if f"{SPACED_ID}.txt" in read_bundle(bundle)]
+    split_dir = salads_run / "results/salads/asformer-tiny/i3d-tiny" / split.name.split(".")[1]
+    predicted = read_prediction_file(split_dir / "predictions" / SPACED_ID)
+    assert len(predicted) == len(read_frame_labels(root / "groundTruth" / f"{SPACED_ID}.txt"))
+    assert SPACED_ID in [Path(name).stem for name in read_bundle(split_dir / "evaluated.bundle")]
+
+
+def test_a_root_and_a_sample_id_with_spaces_reach_every_humour_job_intact(funny_run):
+    for extractor in ("wav2vec2-tiny", "i3d-tiny"):
+        store = FeatureStore(sorted((funny_run / f"results/funny/features/{extractor}").glob("shard-*.h5")))
+        assert SPACED_ID in store.videos(), extractor
+    for modality in ("audio", "video"):
+        features = load_modality_features(funny_run / "results/funny/humor/features" / f"{modality}.npz")
+        assert SPACED_ID in features.ids.tolist(), modality
+    assert json.loads((funny_run / "results/funny/humor/skipped.json").read_text()) == {}
+
+
+def test_a_failing_job_on_a_root_with_spaces_shows_the_end_of_its_log(tmp_path):
+    """The ERR trap of common.smk finds the log after the command's quoted arguments."""
+    root = write_dataset(tmp_path / SALADS_ROOT, {SPACED_ID: 60, "b": 80, "c": 70, "d": 50})
+    np.save(root / "features" / f"{SPACED_ID}.npy", np.full((6, 60), np.nan, dtype=np.float32))  # read on import
+    config = {
+        "datasets": {"toy": {"kind": "segmentation", "root": SALADS_ROOT, "splits": 1, "model": "asformer-tiny",
+                             "features": {"precomputed": True, "num_shards": 1}}},
+        "extractors": {},
+        "models": {"asformer-tiny": TINY_ASFORMER},
+    }
+    result = run_snakemake(tmp_path, config, "results/toy/features/precomputed/shard-0.h5")
+    assert result.returncode != 0
+    terminal = result.stdout + result.stderr
+    assert "the last lines of results/toy/logs/features/precomputed/shard-0.log:" in terminal, terminal[-3000:]
+    assert f"{SALADS_ROOT}/features/{SPACED_ID}.npy: holds NaN or infinite values" in terminal, terminal[-3000:]

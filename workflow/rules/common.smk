@@ -2,6 +2,7 @@
 
 import json
 import re
+import shlex
 import sys
 from functools import cache
 from pathlib import Path
@@ -27,6 +28,12 @@ SHELL_PREFIX = (
     'printenv CONDA_PREFIX >/dev/null || export PATH="INTERPRETER_DIR:$PATH"; '
     'export PYTHONPATH="REPOSITORY${{PYTHONPATH:+:$PYTHONPATH}}"; '
 )
+# Every value a shell command gets from the config or from a file name (a root like
+# "my data/set 1", a video named "vidéo 01") is quoted: `{params.x:q}` for one value (a list
+# is quoted element by element), shell_options() for a helper's string of options. Only
+# {threads} and {log} stay bare: a log path is made of names NAME_PATTERN allows, and the
+# trap below reads it back from the command's text.
+#
 # Every rule sends its command's output to its log (`... > {log} 2>&1`), so a failing
 # job would show the terminal only its shell command and exit status. When a command
 # fails, this prints the last lines of the log it wrote to (the path after its final
@@ -158,9 +165,15 @@ def dataset_video_files(dataset):
     return find_video_files(dataset_root(dataset) / "videos", dataset_item_ids(dataset))
 
 
+def shell_options(option, values):
+    """`OPTION VALUE` for each value, the value quoted for the shell: item ids are file names
+    and labels come from the config, either may hold a space or a quote."""
+    return " ".join(f"{option} {shlex.quote(str(value))}" for value in values)
+
+
 def shard_item_arguments(wildcards):
     """`--item ID` for each item of the shard."""
-    return " ".join(f"--item {item}" for item in shard_item_ids(wildcards.dataset, wildcards.shard))
+    return shell_options("--item", shard_item_ids(wildcards.dataset, wildcards.shard))
 
 
 def extractor_input(extractor):

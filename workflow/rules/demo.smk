@@ -19,16 +19,17 @@ def demo_root_of(wildcards, output):
 
 
 def demo_command(dataset):
-    """The generator of the dataset's kind, with the demo's settings."""
+    """The generator of the dataset's kind, with the demo's settings, as quoted shell words."""
     cfg = dataset_config(dataset)
     demo = cfg["demo"]
-    size = f"--size {demo['size'][0]} {demo['size'][1]} --fps {demo['fps']} --seed {demo['seed']}"
+    size = ["--size", *demo["size"], "--fps", demo["fps"], "--seed", demo["seed"]]
     if cfg["kind"] == "humor":
-        return f"make-demo-urfunny {size} --samples {demo['samples']} --cue-flip-fraction {demo['cue_flip_fraction']}"
-    return (
-        f"make-demo-salads {size} --videos {demo['videos']} --frames {demo['frames'][0]} {demo['frames'][1]} "
-        f"--splits {cfg['splits']} --damaged {demo['damaged']} --unreadable {demo['unreadable']}"
-    )
+        words = ["make-demo-urfunny", *size, "--samples", demo["samples"],
+                 "--cue-flip-fraction", demo["cue_flip_fraction"]]
+    else:
+        words = ["make-demo-salads", *size, "--videos", demo["videos"], "--frames", *demo["frames"],
+                 "--splits", cfg["splits"], "--damaged", demo["damaged"], "--unreadable", demo["unreadable"]]
+    return shlex.join(str(word) for word in words)
 
 
 for demo_dataset in [name for name, cfg in config["datasets"].items() if "demo" in cfg]:
@@ -46,4 +47,4 @@ for demo_dataset in [name for name, cfg in config["datasets"].items() if "demo" 
         conda:
             "../../envs/mmfeat.yaml"
         shell:
-            "python -m mmfeat {params.command} --root {params.root} > {log} 2>&1"
+            "python -m mmfeat {params.command} --root {params.root:q} > {log} 2>&1"

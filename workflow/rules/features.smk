@@ -29,10 +29,10 @@ rule extract_shard:
     wildcard_constraints:
         extractor=f"(?!precomputed/){NAME_PATTERN}",
     shell:
-        "python -m mmfeat extract-features --dataset-root {params.root} --dataset-kind {params.kind}"
+        "python -m mmfeat extract-features --dataset-root {params.root:q} --dataset-kind {params.kind:q}"
         " {params.item_arguments}"
-        " --output {output} --extractor {wildcards.extractor} --settings {params.settings:q}"
-        " --backend {params.backend} --on-unreadable {params.on_unreadable} --on-damaged {params.on_damaged}"
+        " --output {output:q} --extractor {wildcards.extractor:q} --settings {params.settings:q}"
+        " --backend {params.backend:q} --on-unreadable {params.on_unreadable:q} --on-damaged {params.on_damaged:q}"
         " > {log} 2>&1"
 
 
@@ -51,6 +51,6 @@ rule import_shard:
     resources:
         mem_mb=2000,
     shell:
-        "python -m mmfeat import-features --features-dir {params.features_dir} {params.item_arguments}"
+        "python -m mmfeat import-features --features-dir {params.features_dir:q} {params.item_arguments}"
         # float32: the published features are imported without loss of precision.
-        " --output {output} --dtype float32 > {log} 2>&1"
+        " --output {output:q} --dtype float32 > {log} 2>&1"

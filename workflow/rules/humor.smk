@@ -20,8 +20,9 @@ rule humor_features:
     resources:
         mem_mb=4000,
     shell:
-        "python -m mmfeat humor-features --dataset-root {params.root} {params.modalities}"
-        " --on-problem {params.on_problem} --output-dir {output.features} --skipped {output.skipped} > {log} 2>&1"
+        "python -m mmfeat humor-features --dataset-root {params.root:q} {params.modalities}"
+        " --on-problem {params.on_problem:q} --output-dir {output.features:q} --skipped {output.skipped:q}"
+        " > {log} 2>&1"
 
 
 rule humor_experiment:
@@ -49,7 +50,7 @@ rule humor_experiment:
         mem_mb=4000,
     shell:
         "python -m mmfeat humor-experiment {params.modalities} {params.classifiers} --threads {threads}"
-        " --settings {params.settings:q} --output {output} > {log} 2>&1"
+        " --settings {params.settings:q} --output {output:q} > {log} 2>&1"
 
 
 rule humor_report:
@@ -81,7 +82,7 @@ rule humor_report:
     wildcard_constraints:
         dataset=datasets_of_kind("humor"),
     shell:
-        "python -m mmfeat humor-report --name {wildcards.dataset} --results {input.results}"
-        " --skipped {input.skipped} {params.flags} --output {output.report} --figures-dir {output.figures}"
-        " --benchmarks {input.benchmarks}"
+        "python -m mmfeat humor-report --name {wildcards.dataset:q} --results {input.results:q}"
+        " --skipped {input.skipped:q} {params.flags} --output {output.report:q} --figures-dir {output.figures:q}"
+        " --benchmarks {input.benchmarks:q}"
         " > {log} 2>&1"

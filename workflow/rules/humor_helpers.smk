@@ -27,20 +27,20 @@ def humor_release(wildcards):
 def humor_modality_shard_arguments(wildcards):
     """`--modality NAME SHARD...` for each modality."""
     return " ".join(
-        f"--modality {modality} " + " ".join(feature_shards(wildcards.dataset, extractor))
+        " ".join(map(shlex.quote, ["--modality", modality, *feature_shards(wildcards.dataset, extractor)]))
         for modality, extractor in humor_modalities(wildcards.dataset).items()
     )
 
 
 def humor_modality_file_arguments(wildcards, input):
     """`--modality NAME=PATH.npz` for each modality, inside the features folder."""
-    return " ".join(f"--modality {modality}={input.features}/{modality}.npz"
-                    for modality in humor_modalities(wildcards.dataset))
+    return shell_options("--modality", [f"{modality}={input.features}/{modality}.npz"
+                                        for modality in humor_modalities(wildcards.dataset)])
 
 
 def humor_classifier_arguments(wildcards):
     classifiers = dataset_config(wildcards.dataset)["classifiers"]
-    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in sorted(classifiers.items()))
+    return " ".join(shell_options(f"--{key.replace('_', '-')}", [value]) for key, value in sorted(classifiers.items()))
 
 
 def humor_report_settings(wildcards):
@@ -62,7 +62,7 @@ def extractor_weights(entry):
 def humor_report_flags(wildcards):
     """--reference for the real dataset's published rows, --demo for a generated one."""
     cfg = dataset_config(wildcards.dataset)
-    flags = [f"--reference {cfg['reference_results']}"] if "reference_results" in cfg else []
+    flags = [shell_options("--reference", [cfg["reference_results"]])] if "reference_results" in cfg else []
     return " ".join(flags + (["--demo"] if "demo" in cfg else []))
 
 

@@ -46,10 +46,10 @@ rule train_asformer:
     wildcard_constraints:
         model=f"(?!{ZERO_SHOT}/){NAME_PATTERN}",
     shell:
-        "python -m mmfeat train-asformer --threads {threads} --dataset-root {params.root} --features {input.features}"
-        " --split {wildcards.split} --model-settings {params.settings:q} --alignment {params.alignment}"
-        " --max-length-mismatch {params.max_length_mismatch} --checkpoint {output.model}"
-        " --alignment-report {output.alignment} > {log} 2>&1"
+        "python -m mmfeat train-asformer --threads {threads} --dataset-root {params.root:q}"
+        " --features {input.features:q} --split {wildcards.split:q} --model-settings {params.settings:q}"
+        " --alignment {params.alignment:q} --max-length-mismatch {params.max_length_mismatch:q}"
+        " --checkpoint {output.model:q} --alignment-report {output.alignment:q} > {log} 2>&1"
 
 
 rule predict_asformer:
@@ -74,10 +74,10 @@ rule predict_asformer:
     wildcard_constraints:
         model=f"(?!{ZERO_SHOT}/){NAME_PATTERN}",
     shell:
-        "python -m mmfeat predict-asformer --dataset-root {params.root} --features {input.features}"
-        " --split {wildcards.split} --checkpoint {input.checkpoint} --alignment {params.alignment}"
-        " --fill {params.fill} --predictions {output.predictions} --evaluated-bundle {output.bundle}"
-        " --alignment-report {output.alignment} > {log} 2>&1"
+        "python -m mmfeat predict-asformer --dataset-root {params.root:q} --features {input.features:q}"
+        " --split {wildcards.split:q} --checkpoint {input.checkpoint:q} --alignment {params.alignment:q}"
+        " --fill {params.fill:q} --predictions {output.predictions:q} --evaluated-bundle {output.bundle:q}"
+        " --alignment-report {output.alignment:q} > {log} 2>&1"
 
 
 rule zero_shot_split:
@@ -102,11 +102,11 @@ rule zero_shot_split:
     conda:
         "../../envs/mmfeat.yaml"
     shell:
-        "python -m mmfeat zero-shot-segment --dataset-root {params.root} --features {input.features}"
-        " --split {wildcards.split} --settings {params.settings:q} --prompt {params.prompt:q} {params.exclude}"
-        " --alignment {params.alignment} --max-length-mismatch {params.max_length_mismatch}"
-        " --predictions {output.predictions} --evaluated-bundle {output.bundle}"
-        " --alignment-report {output.alignment} > {log} 2>&1"
+        "python -m mmfeat zero-shot-segment --dataset-root {params.root:q} --features {input.features:q}"
+        " --split {wildcards.split:q} --settings {params.settings:q} --prompt {params.prompt:q} {params.exclude}"
+        " --alignment {params.alignment:q} --max-length-mismatch {params.max_length_mismatch:q}"
+        " --predictions {output.predictions:q} --evaluated-bundle {output.bundle:q}"
+        " --alignment-report {output.alignment:q} > {log} 2>&1"
 
 
 rule evaluate_split:
@@ -130,8 +130,9 @@ rule evaluate_split:
     conda:
         "../../envs/mmfeat.yaml"
     shell:
-        "python -m mmfeat segmentation-metrics --ground-truth {params.ground_truth} --predictions {input.predictions}"
-        " --bundle {input.bundle} {params.background} --output {output} > {log} 2>&1"
+        "python -m mmfeat segmentation-metrics --ground-truth {params.ground_truth:q}"
+        " --predictions {input.predictions:q} --bundle {input.bundle:q} {params.background} --output {output:q}"
+        " > {log} 2>&1"
 
 
 rule segmentation_report:
@@ -168,6 +169,6 @@ rule segmentation_report:
     wildcard_constraints:
         dataset=datasets_of_kind("segmentation"),
     shell:
-        "python -m mmfeat segmentation-report --name {wildcards.dataset} --dataset-root {params.root}"
-        " --features {input.features} --split-dir {params.split_dirs} --settings {params.settings:q}"
-        " --output {output.report} --ribbons {output.ribbons} --benchmarks {input.benchmarks} > {log} 2>&1"
+        "python -m mmfeat segmentation-report --name {wildcards.dataset:q} --dataset-root {params.root:q}"
+        " --features {input.features:q} --split-dir {params.split_dirs:q} --settings {params.settings:q}"
+        " --output {output.report:q} --ribbons {output.ribbons:q} --benchmarks {input.benchmarks:q} > {log} 2>&1"

@@ -70,7 +70,7 @@ def label_fill(wildcards):
 
 def background_arguments(wildcards):
     """`--background LABEL` for each label the dataset treats as background."""
-    return " ".join(f"--background {label}" for label in dataset_config(wildcards.dataset)["background"])
+    return shell_options("--background", dataset_config(wildcards.dataset)["background"])
 
 
 def zero_shot_extractor_settings(wildcards):
@@ -84,7 +84,7 @@ def ground_truth_dir(wildcards):
 
 def zero_shot_exclusions(wildcards):
     """`--exclude LABEL` for each label zero-shot never predicts."""
-    return " ".join(f"--exclude {label}" for label in dataset_config(wildcards.dataset)["zero_shot"]["exclude"])
+    return shell_options("--exclude", dataset_config(wildcards.dataset)["zero_shot"]["exclude"])
 
 
 def segmentation_report_files(filename):
