@@ -1,8 +1,9 @@
-"""What a video file's header says about its first video stream: frame size, frame count, display.
+"""What a video file's header says about its first video stream: frame size, frame count, duration, display.
 
-    from mmfeat.video.stream_header import display_of, frame_size_from_header, frames_in_stream
+    from mmfeat.video.stream_header import display_of, frame_size_from_header, frames_in_stream, seconds_in_stream
     frame_size_from_header("clip.mp4")   # (64, 48), or (0, 0) when FFmpeg cannot tell
     frames_in_stream("clip.mp4")         # 40, or None when the file gives no count
+    seconds_in_stream("clip.mp4")        # 2.6666666666666665 (40 frames at 15 fps), or None
     display_of("phone.mp4")              # Display(rotation=90, sample_aspect_ratio=Fraction(1, 1))
 
 Read with PyAV (FFmpeg) without decoding: the decode backends take these
@@ -102,6 +103,27 @@ def frames_in_stream(path: str | os.PathLike) -> int | None:
             return shown or None
     except (av.FFmpegError, IndexError):
         return None
+
+
+def seconds_in_stream(path: str | os.PathLike) -> float | None:
+    """Seconds the first video stream presents: `frames_in_stream` over its average frame rate.
+
+    None when FFmpeg cannot read the file or gives no count or no rate. The
+    count leaves out frames an edit list trims, so this is the length a
+    decoder shows, whatever the container's own duration field says.
+    """
+    frames = frames_in_stream(path)
+    if frames is None:
+        return None
+    for probe in (QUICK_PROBE, {}):
+        try:
+            with av.open(os.fspath(path), container_options=probe) as container:
+                rate = container.streams.video[0].average_rate
+        except (av.FFmpegError, IndexError):
+            continue
+        if rate:
+            return float(frames / Fraction(rate))
+    return None
 
 
 def _agreed_frame_count(stream) -> int | None:
