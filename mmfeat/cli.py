@@ -19,6 +19,7 @@ from mmfeat.errors import UserError
 COMMANDS = {
     "make-demo-salads": "make_demo_salads",
     "make-demo-urfunny": "make_demo_urfunny",
+    "make-demo-howto": "make_demo_howto",
     "extract-features": "extract_features",
     "import-features": "import_features",
     "segmentation-metrics": "segmentation_metrics",

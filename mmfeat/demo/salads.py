@@ -29,7 +29,7 @@ import colorsys
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,7 +144,8 @@ def generate_demo_salads(
             make_unreadable(video_path, seed=seed + plan.number)
             continue
         with replaced_on_success(video_path) as partial_path:
-            frame_stream = _render_frames(plan, seed, width, height)
+            frame_rng = np.random.default_rng([seed, plan.number, 2])
+            frame_stream = render_action_frames(plan.labels, frame_rng, width, height)
             write_h264_video(partial_path, frame_stream, fps=fps, gop=GOP_FRAMES, crf=LOSSLESS_CRF)
             if plan.video_id in damaged_ids:
                 damaged_frames[plan.video_id] = damage_packets(partial_path, _middle_gop_range(plan.frame_count))
@@ -196,7 +197,7 @@ def _plan_video(video_id: str, number: int, seed: int, frames: tuple[int, int]) 
     start_frames, end_frames = (int(length) for length in rng.integers(low, high + 1, size=2))
     middle_frames = frame_count - start_frames - end_frames
     segment_count = int(rng.integers(MIDDLE_SEGMENTS[0], MIDDLE_SEGMENTS[1] + 1))
-    actions = _action_sequence(rng, segment_count)
+    actions = action_sequence(rng, segment_count)
     # lengths: the minimum each, plus a random share of what is left
     shares = rng.dirichlet(np.ones(segment_count))
     spare = middle_frames - segment_count * MIN_MIDDLE_SEGMENT_FRAMES
@@ -209,8 +210,11 @@ def _plan_video(video_id: str, number: int, seed: int, frames: tuple[int, int]) 
     return _VideoPlan(video_id=video_id, frame_count=frame_count, labels=labels, number=number)
 
 
-def _action_sequence(rng: np.random.Generator, segment_count: int) -> list[str]:
-    """Random actions with no action twice in a row (two adjacent segments of one action would be one)."""
+def action_sequence(rng: np.random.Generator, segment_count: int) -> list[str]:
+    """Random actions with no action twice in a row (two adjacent segments of one action would be one).
+
+    Also demo-howto's (mmfeat/demo/howto.py): its clips show the same actions.
+    """
     actions: list[str] = []
     while len(actions) < segment_count:
         action = ACTION_LABELS[int(rng.integers(len(ACTION_LABELS)))]
@@ -219,15 +223,19 @@ def _action_sequence(rng: np.random.Generator, segment_count: int) -> list[str]:
     return actions
 
 
-def _render_frames(plan: _VideoPlan, seed: int, width: int, height: int) -> Iterator[np.ndarray]:
-    """The frames of one video, one at a time: each frame drawn in its action's look and motion."""
-    rng = np.random.default_rng([seed, plan.number, 2])
+def render_action_frames(labels: Sequence[str], rng: np.random.Generator, width: int,
+                         height: int) -> Iterator[np.ndarray]:
+    """One frame per label, one at a time: each drawn in its action's look and motion, from `rng`.
+
+    A run of equal labels is one segment: the square starts at a drawn place
+    and moves on from there. Also demo-howto's frames (mmfeat/demo/howto.py).
+    """
     rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
     subject_brightness = float(rng.uniform(-12, 12))  # a little variation between videos
     square_size = max(4, height // 4)
     segment_start, square_origin = 0, (0.0, 0.0)
-    for frame_index, label in enumerate(plan.labels):
-        if frame_index == 0 or label != plan.labels[frame_index - 1]:
+    for frame_index, label in enumerate(labels):
+        if frame_index == 0 or label != labels[frame_index - 1]:
             segment_start = frame_index
             square_origin = (float(rng.uniform(0, width)), float(rng.uniform(0, height)))
         look = _action_look(SALADS_LABELS.index(label))

@@ -8,7 +8,8 @@ espeakng-loader ships the engine (libespeak-ng.so) and its data folder and
 says where they are; the engine is called through its C API with ctypes, in
 synchronous mode, collecting the samples its callback is handed. Words are
 synthesised one at a time so that the caller knows where each word is in the
-audio it assembles.
+audio it assembles; a request may also hold a phrase, spoken as one utterance
+(demo-howto speaks each caption so).
 
 Reproducible output takes two things (measured with espeakng-loader 0.2.4):
 the engine draws breath noise from its own generator and from libc's rand(),
