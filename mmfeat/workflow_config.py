@@ -1,4 +1,4 @@
-"""Validation of the workflow's config.yaml against workflow/schemas/config.schema.yaml.
+"""Validation of the workflow's config.yaml against the schema, mmfeat/config/schema.yaml.
 
     python -c "import yaml, mmfeat.workflow_config as c; c.validate_config(yaml.safe_load(open('config.yaml')))"
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
+from mmfeat.config import SCHEMA_PATH
 from mmfeat.errors import UserError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 VIDEO_KINDS = ("i3d", "s3d")  # extractors whose rows are video frames, for segmentation
 ZERO_SHOT_KINDS = ("s3d",)  # extractors with a text tower to embed action names

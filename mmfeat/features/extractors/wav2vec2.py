@@ -71,7 +71,7 @@ class Settings:
     """How audio segments become wav2vec 2.0 features; stored with every feature it makes.
 
     Every default and type lives in the schema's `wav2vec2_extractor`
-    (workflow/schemas/config.schema.yaml); build these with
+    (mmfeat/config/schema.yaml); build these with
     `mmfeat.features.extractors.parse_settings`, which fills them.
     """
 
