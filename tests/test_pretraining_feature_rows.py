@@ -42,13 +42,14 @@ def test_rows_that_do_not_match_the_videos_seconds_name_the_shard_and_the_video(
     too_few = write_video_shard(tmp_path / "few.h5", {"v3": np.zeros((2, 4), np.float32)})
     with pytest.raises(UserError) as error:
         NarratedFeatures(three_videos, FeatureStore(too_few)).video("v3")
-    assert f"{too_few}: video v3: 2 feature rows" in str(error.value)
+    assert f"{too_few}: video v3: 2 feature rows, but" in str(error.value) and "lasts 3.000 s" in str(error.value)
     assert "3 seconds at one row a second" in str(error.value) and "step_seconds 1" in str(error.value)
 
     # the right count, but rows every half second (S3D at step_seconds 0.5, cut short)
     half_seconds = write_video_shard(tmp_path / "half.h5", {"v3": np.zeros((3, 4), np.float32)},
                                      frame_indices={"v3": np.arange(3) * FPS // 2})
-    with pytest.raises(UserError, match=r"half.h5: video v3: row 2 stands for 1.000 s, outside second 2 \(1.5-2.5 s\);"):
+    off_by_half = r"half.h5: video v3: row 2 stands for 1.000 s, outside second 2 \(1.5-2.5 s\);"
+    with pytest.raises(UserError, match=off_by_half):
         NarratedFeatures(three_videos, FeatureStore(half_seconds)).video("v3")
 
     # a frame off by less than one frame is S3D's nearest-frame resampling: accepted

@@ -364,6 +364,10 @@ class FeatureStore:
         """Videos left without features, with the reason, by id."""
         return dict(self._excluded)
 
+    def shard_path(self, video_id: str) -> Path:
+        """The shard file that holds the item's features, for messages that name it."""
+        return self._shard(video_id)
+
     def _shard(self, video_id: str) -> Path:
         try:
             return self._shard_of_video[video_id]

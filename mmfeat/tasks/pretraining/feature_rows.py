@@ -43,8 +43,8 @@ REEXTRACT_AUDIO = "extract the audio features again from this dataset's videos"
 class NarratedFeatures:
     """Per-second video (and audio) rows of a narrated dataset's videos, checked against the videos' seconds."""
 
-    def __init__(self, dataset: NarratedDataset, video_store: FeatureStore, video_output: str | None = "video_embedding",
-                 audio_store: FeatureStore | None = None):
+    def __init__(self, dataset: NarratedDataset, video_store: FeatureStore,
+                 video_output: str | None = "video_embedding", audio_store: FeatureStore | None = None):
         self.dataset = dataset
         self.video_store = video_store
         self.video_output = video_output  # None: the store's main features (e.g. mixed_5c) instead of an output
@@ -87,7 +87,8 @@ class NarratedFeatures:
         where = f"{store.shard_path(video_id)}: video {video_id}"
         if len(rows) != len(intervals):
             raise UserError(f"{where}: {len(rows)} feature rows, but {self.dataset.video_file(video_id)} lasts "
-                            f"{intervals[-1, 1]:.3f} s, {len(intervals)} seconds at one row a second; {REEXTRACT_VIDEO}")
+                            f"{self.dataset.duration(video_id):.3f} s, {len(intervals)} seconds at one row a second; "
+                            f"{REEXTRACT_VIDEO}")
         centres, tolerance = _row_centres(store, video_id, where)
         outside = np.flatnonzero((centres < intervals[:, 0] - tolerance) | (centres > intervals[:, 1] + tolerance))
         if outside.size:
