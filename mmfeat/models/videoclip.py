@@ -24,6 +24,8 @@ What MMPT's `MMFusionSeparate` (video: `MMBertForEncoder`, text: `BertModel`) co
 - Initialisation. The release's text BERT is bert-base-uncased (12 layers); its video BERT is bert-base-uncased's
   embeddings, first 6 layers and pooler (`from_pretrained` with num_hidden_layers 6), its MLP drawn as BERT's
   init_weights draws linear layers (normal, std initializer_range; zero bias).
+- Audio, not in MMPT: with audio_feature_size, an audio tower (mmfeat.models.audio_tower) for VATT's video-audio
+  objective, `embed_audio`; drawn from settings.seed with the rest, and left out of the release's strict load.
 - Both BERTs keep their pooler (`pooler.dense`), which VideoCLIP never reads: kept so that the state_dict has the
   release's keys one for one, and frozen so that optimisers and DistributedDataParallel see no unused weight.
 
@@ -44,6 +46,7 @@ from transformers import AutoTokenizer, BertConfig, BertModel
 
 from mmfeat.errors import UserError
 from mmfeat.features.extractors.local_models import PACKAGE_PREFIX, loaded_strictly, model_directory
+from mmfeat.models.audio_tower import AudioEncoder
 from mmfeat.models.videoclip_release import load_release_weights, read_release_state_dict
 from mmfeat.models.videoclip_settings import VideoCLIPSettings
 
@@ -123,6 +126,12 @@ class VideoCLIP(nn.Module):
         self.text_encoder = BertModel(text_config, add_pooling_layer=True)
         for pooler in (self.video_encoder.bert.pooler, self.text_encoder.pooler):
             pooler.requires_grad_(False)  # never read (see the module's docstring); kept for the release's keys
+        self.audio_encoder = None  # VATT's audio tower, only with audio_feature_size (mmfeat.models.audio_tower)
+        if settings.audio_feature_size:
+            self.audio_encoder = AudioEncoder(
+                VideoTokenMLP(settings.audio_feature_size, text_config.hidden_size), text_config.hidden_size,
+                text_config.num_attention_heads, text_config.intermediate_size, settings.audio_layers,
+                text_config.hidden_dropout_prob, settings.max_video_tokens)
 
     # -- builders ---------------------------------------------------------------------------------------------
 
@@ -141,7 +150,9 @@ class VideoCLIP(nn.Module):
         weights = read_release_state_dict(Path(checkpoint_path))
         with _seeded(settings.seed):
             model = cls(_video_config(text_config, settings), text_config, settings, TextTokenizer(folder))
+        audio_encoder, model.audio_encoder = model.audio_encoder, None  # the release has none: load the rest strictly
         load_release_weights(model, weights, source=str(checkpoint_path))
+        model.audio_encoder = audio_encoder
         return model
 
     @classmethod
@@ -219,6 +230,13 @@ class VideoCLIP(nn.Module):
         states = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask,
                                    token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
         return _masked_mean(states[:, 1:], attention_mask[:, 1:].bool())  # [CLS] left out
+
+    def embed_audio(self, audio_features: torch.Tensor, audio_mask: torch.Tensor) -> torch.Tensor:
+        """(B, H): the audio tower over per-second audio rows (B, T, audio_feature_size), mask (B, T) bool."""
+        if self.audio_encoder is None:
+            raise UserError("this VideoCLIP has no audio tower; set audio_feature_size in its settings (the audio "
+                            "rows' width, wav2vec2-base: 768) for the video-audio objective")
+        return self.audio_encoder(audio_features, audio_mask)
 
     def _video_states(self, video_features: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
         """(B, T + 2, H): the video BERT's last layer over [CLS], the T seconds and [SEP]."""

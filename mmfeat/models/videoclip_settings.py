@@ -34,6 +34,8 @@ class VideoCLIPSettings:
     max_text_tokens: int
     dropout: float
     seed: int
+    audio_feature_size: int | None  # None: no audio tower (mmfeat.models.audio_tower)
+    audio_layers: int
 
 
 def videoclip_settings(entry: dict, source: str = "the model settings") -> VideoCLIPSettings:
