@@ -381,7 +381,7 @@ def test_settings_round_trip_and_refuse_what_the_schema_cannot_check():
     settings = settings_with()
     assert s3d_extractor.Settings.from_dict(settings.to_dict()) == settings
     assert settings.to_dict()["kind"] == "s3d"
-    with pytest.raises(UserError, match=r"unknown S3D settings \['strid'\]; the known ones are \[.*'window'"):
+    with pytest.raises(UserError, match=r"unknown s3d settings \['strid'\]; the known ones are \[.*'window'"):
         s3d_extractor.Settings.from_dict({**TINY_SETTINGS, "strid": 2})
     with pytest.raises(UserError, match=r"\['seed'\] are missing"):
         s3d_extractor.Settings.from_dict({k: v for k, v in TINY_SETTINGS.items() if k != "seed"})

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ from mmfeat.errors import UserError
 from mmfeat.features.extractors import KIND_FACTS
 from mmfeat.features.extractors.clips import for_device_speed, model_batches, resized_centre_crop
 from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem, concatenated
+from mmfeat.features.extractors.settings_base import ExtractorSettings
 from mmfeat.features.provenance import file_sha256
 from mmfeat.models.state_dicts import check_state_dict_fits, load_torch_file
 
@@ -52,7 +53,7 @@ FEATURE_DIM = 2048  # channels of i3d_r50's res5 stage
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(ExtractorSettings, kind=KIND):
     """How frames become I3D features; stored with every feature it makes.
 
     Every default and type lives in the schema's `i3d_extractor`
@@ -83,23 +84,6 @@ class Settings:
         _per_channel(self.mean, "mean")
         if problems:
             raise UserError("invalid I3D settings: " + "; ".join(problems))
-
-    @classmethod
-    def from_dict(cls, values: Mapping) -> Settings:
-        """Settings from a complete config entry (defaults filled), `kind` included."""
-        values = {key: value for key, value in values.items() if key not in ("kind", "dtype")}
-        for name in ("mean", "std"):
-            if isinstance(values.get(name), list):
-                values[name] = tuple(values[name])  # JSON gives lists; keep the dataclass hashable
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        """The settings as a JSON-ready object, with their kind."""
-        values = asdict(self)
-        for name in ("mean", "std"):
-            if isinstance(values[name], tuple):
-                values[name] = list(values[name])
-        return {"kind": KIND, **values}
 
 
 def build(settings: Settings) -> tuple[nn.Module, dict]:

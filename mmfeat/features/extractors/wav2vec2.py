@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,7 @@ from mmfeat.errors import UserError
 from mmfeat.features.extractors import KIND_FACTS
 from mmfeat.features.extractors.items import SAMPLE_RANGE, AudioItem, Extracted
 from mmfeat.features.extractors.local_models import directory_identity, loaded_strictly, model_directory
+from mmfeat.features.extractors.settings_base import ExtractorSettings, thawed
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ PREPROCESSOR_FILE = "preprocessor_config.json"
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(ExtractorSettings, kind=KIND):
     """How audio segments become wav2vec 2.0 features; stored with every feature it makes.
 
     Every default and type lives in the schema's `wav2vec2_extractor`
@@ -76,7 +77,7 @@ class Settings:
     """
 
     weights: str | None  # save_pretrained directory or package:DIST; None: seeded random model
-    random_config: tuple[tuple[str, object], ...]  # Wav2Vec2Config arguments when weights is None, sorted pairs
+    random_config: Mapping[str, object]  # Wav2Vec2Config arguments when weights is None (a FrozenMapping)
     seed: int  # initialisation seed when weights is None
     layer: int  # index into the hidden states: 0 the transformer's input, -1 (or L) its output
     pooling: str  # "mean" or "max" over a segment's frames
@@ -101,23 +102,6 @@ class Settings:
                                 f"num_conv_pos_embedding_groups ({config['num_conv_pos_embedding_groups']})")
             if problems:
                 raise UserError("invalid wav2vec2 settings: " + "; ".join(problems))
-
-    @classmethod
-    def from_dict(cls, values: Mapping) -> Settings:
-        """Settings from a complete config entry (defaults filled), `kind` and `dtype` included."""
-        values = {key: value for key, value in values.items() if key not in ("kind", "dtype")}
-        # JSON gives a dict of lists; sorted pairs of tuples keep the dataclass hashable
-        values["random_config"] = tuple(sorted(
-            (name, tuple(value) if isinstance(value, list) else value)
-            for name, value in dict(values["random_config"]).items()
-        ))
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        """The settings as a JSON-ready object, with their kind."""
-        values = asdict(self)
-        values["random_config"] = _random_config_arguments(self)
-        return {"kind": KIND, **values}
 
 
 @dataclass
@@ -291,7 +275,7 @@ def _receptive_field(kernels, strides) -> int:
 
 def _random_config_arguments(settings: Settings) -> dict:
     """The random model's Wav2Vec2Config arguments as a JSON-ready dict (tuples back to lists)."""
-    return {name: list(value) if isinstance(value, tuple) else value for name, value in settings.random_config}
+    return thawed(settings.random_config)
 
 
 def _release_normalises(folder: Path) -> bool:
