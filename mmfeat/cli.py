@@ -30,6 +30,7 @@ COMMANDS = {
     "humor-features": "humor_features",
     "humor-experiment": "humor_experiment",
     "humor-report": "humor_report",
+    "evaluate-retrieval": "evaluate_retrieval",
 }
 
 
