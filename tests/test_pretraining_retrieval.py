@@ -11,8 +11,9 @@ from torch import nn
 
 from mmfeat.features.store import FeatureStore
 from mmfeat.tasks.pretraining.feature_rows import NarratedFeatures
-from mmfeat.tasks.pretraining.retrieval import HeldOutClip, caption_rows, evaluate_retrieval, held_out_clips
-from mmfeat.tasks.pretraining.retrieval_metrics import random_ranking, recall_summary, retrieval_ranks, similarities
+from mmfeat.tasks.pretraining.retrieval import (HeldOutClip, caption_rows, evaluate_retrieval, held_out_clips,
+                                                similarities)
+from mmfeat.tasks.pretraining.retrieval_metrics import random_ranking, recall_summary, retrieval_ranks
 from narrated_shards import write_narrated, write_video_shard
 
 

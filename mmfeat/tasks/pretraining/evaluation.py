@@ -16,25 +16,32 @@ seconds and captions per set, and the weights the features were made with.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from mmfeat.errors import UserError
-from mmfeat.tasks.pretraining.feature_rows import NarratedFeatures
-from mmfeat.tasks.pretraining.retrieval import evaluate_retrieval, held_out_clips
 from mmfeat.tasks.pretraining.retrieval_metrics import random_ranking
 from mmfeat.workflow_config import with_defaults
 
+if TYPE_CHECKING:
+    from mmfeat.tasks.pretraining.feature_rows import NarratedFeatures
+
 log = logging.getLogger(__name__)
 
+RECORD_KEYS = ("held_out_ids", "videos", "seconds", "captions", "clips", "similarity", "ties", "models", "settings")
 TIES = "counted against the model: a query's rank is the number of candidates scoring at least as high as its answer"
 
 
 def evaluate_pretraining(features: NarratedFeatures, holdout: float, model_entry: dict, pretrained_path: str | Path,
                          device: str = "cpu") -> dict:
     """The evaluation record (module docstring) of the model pretrained at `pretrained_path`."""
+    # imported here, so that reading a record (read_evaluation, for the report) loads no torch
     from mmfeat.models.videoclip import build_videoclip
     from mmfeat.models.videoclip_settings import videoclip_settings
+    from mmfeat.tasks.pretraining.retrieval import evaluate_retrieval, held_out_clips
     from mmfeat.tasks.pretraining.saved import load_pretrained_videoclip, saved_provenance
 
     usable = features.usable_ids()
@@ -93,3 +100,20 @@ def _feature_weights(features: NarratedFeatures, usable: list[str]) -> dict:
             provenance = store.provenance(usable[0])
             described[modality] = {"extractor": provenance.get("extractor"), "weights": provenance.get("weights")}
     return described
+
+
+def read_evaluation(path: str | Path) -> dict:
+    """evaluation.json as `evaluate_pretraining` wrote it; UserError naming the file when it is not one."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist; run `mmfeat evaluate-retrieval` (the workflow's evaluate_retrieval)"
+                        " first") from None
+    except ValueError as error:
+        raise UserError(f"{path}: not valid JSON ({error}); run the evaluation again") from error
+    missing = [key for key in RECORD_KEYS if not isinstance(record, dict) or key not in record]
+    if missing:
+        raise UserError(f"{path}: not an evaluation of this mmfeat (no {', '.join(missing)}); run the evaluation "
+                        "again")
+    return record

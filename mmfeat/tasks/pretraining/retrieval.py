@@ -21,11 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from mmfeat.tasks.pretraining.feature_rows import NarratedFeatures
-from mmfeat.tasks.pretraining.retrieval_metrics import recall_summary, retrieval_ranks, similarities
+from mmfeat.tasks.pretraining.retrieval_metrics import recall_summary, retrieval_ranks
 
 CLIPS_PER_FORWARD = 64  # memory only: the vectors are the same at any batch size, to rounding
+SIMILARITIES = ("dot", "cosine")  # pretraining.objectives.similarity's choices
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,15 @@ def evaluate_retrieval(model, features: NarratedFeatures, clips: Sequence[HeldOu
     video, text = embed_clips(model, features, clips)
     ranks = retrieval_ranks(similarities(video, text, similarity))
     return {direction: recall_summary(direction_ranks) for direction, direction_ranks in ranks.items()}
+
+
+def similarities(video: torch.Tensor, text: torch.Tensor, similarity: str) -> np.ndarray:
+    """(N texts, N clips) float64 scores, by the similarity the model was trained with (dot or cosine)."""
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
+    if similarity == "cosine":
+        video, text = F.normalize(video, dim=-1), F.normalize(text, dim=-1)
+    return (text.double() @ video.double().T).cpu().numpy()
 
 
 def embed_clips(model, features: NarratedFeatures, clips: Sequence[HeldOutClip]) -> tuple[torch.Tensor, torch.Tensor]:
