@@ -34,13 +34,13 @@ def evaluation(pretrained: dict, untrained: dict, clips: int = 40, video_weights
     }
 
 
-HISTORY = [
-    {"epoch": 0, "step": 1, "losses": {"video_text_nce": 5.5, "mil_nce": 6.0, "total": 11.5}, "learning_rate": 1e-5,
+HISTORY = [  # as `mmfeat pretrain` writes it: epochs from 1, steps counted within each epoch
+    {"epoch": 1, "step": 1, "losses": {"video_text_nce": 5.5, "mil_nce": 6.0, "total": 11.5}, "learning_rate": 1e-5,
      "pairs_per_second": 40.0, "seconds": 0.4},
     {"epoch": 1, "step": 2, "losses": {"video_text_nce": 4.0, "mil_nce": 5.0, "total": 9.0}, "learning_rate": 5e-5,
      "pairs_per_second": 60.0, "seconds": 0.8},
-    {"epoch": 2, "step": 3, "losses": {"video_text_nce": 2.25, "mil_nce": 3.5, "total": 5.75}, "learning_rate": 2e-5,
-     "pairs_per_second": 50.0, "seconds": 1.2},
+    {"epoch": 2, "step": 1, "losses": {"video_text_nce": 2.25, "mil_nce": 3.5, "total": 5.75}, "learning_rate": 2e-5,
+     "pairs_per_second": 50.0, "seconds": 61.2},
 ]
 
 
@@ -81,6 +81,7 @@ def test_the_report_says_the_pretrained_model_wins_clearly_with_its_numbers(tmp_
     assert picture.read_bytes().startswith(b"\x89PNG")
     assert "![loss curves per objective](loss-curves.png)" in report and "data:" not in report
     assert "| video_text_nce | 5.5000 | 2.2500 |" in report and "| total | 11.5000 | 5.7500 |" in report
+    assert "3 steps over 2 epochs in 61 s; peak learning rate 5e-05; 50.0 clip pairs per second" in report
     # data used, settings, warnings, time per stage
     assert "| training | 30 | 1.50 | 150 |" in report and "| held out | 8 | 0.40 | 40 |" in report
     assert "`v9` (v9.mp4: no decodable frame)" in report
@@ -113,6 +114,15 @@ def test_the_verdict_asks_for_both_directions_and_a_lower_median_rank():
     both = {"pretrained": {"text_to_video": better, "video_to_text": better},
             "untrained": {"text_to_video": worse, "video_to_text": worse}}
     assert "beats the untrained one on held-out retrieval by a clear margin" in retrieval_verdict(both, clips=40)
+
+
+def test_the_curves_count_steps_over_all_epochs(tmp_path):
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps(line) + "\n" for line in HISTORY))
+    read_back = read_history(history)
+    assert read_back.curve("mil_nce") == ([1, 2, 3], [6.0, 5.0, 3.5])
+    assert read_back.epoch_starts() == [3]
+    assert read_back.objectives == ["video_text_nce", "mil_nce", "total"]
 
 
 def test_a_malformed_history_line_is_named_by_file_and_line(tmp_path):

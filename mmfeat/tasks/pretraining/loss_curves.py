@@ -4,9 +4,11 @@
     draw_loss_curves(history, "results/demo-howto/loss-curves.png")
     history.objectives, history.first_and_last("video_text_nce")
 
-`mmfeat pretrain` writes one JSON line per logged step: {"epoch", "step",
-"losses": {objective: float, ...}, "learning_rate", "pairs_per_second",
-"seconds"}. "total" (the weighted sum) is drawn beside the objectives only
+`mmfeat pretrain` writes one JSON line per step, in order: {"epoch" (from
+1), "step" (within the epoch, from 1), "losses": {objective: float, ...},
+"learning_rate", "pairs_per_second", "seconds" (since the run began)}. The
+curves run over the steps of all epochs, the n-th line being step n; a
+"total" (the weighted sum), if logged, is drawn beside the objectives only
 when there are several, where it differs from each of them.
 """
 
@@ -39,9 +41,15 @@ class History:
         return objectives + [TOTAL] if TOTAL in names and len(objectives) > 1 else objectives or names
 
     def curve(self, objective: str) -> tuple[list[int], list[float]]:
-        """(steps, losses) of one objective, where logged."""
-        points = [(line["step"], line["losses"][objective]) for line in self.lines if objective in line["losses"]]
+        """(steps counted over all epochs, losses) of one objective, where logged."""
+        points = [(number, line["losses"][objective]) for number, line in enumerate(self.lines, start=1)
+                  if objective in line["losses"]]
         return [step for step, _ in points], [loss for _, loss in points]
+
+    def epoch_starts(self) -> list[int]:
+        """The steps (over all epochs) at which an epoch after the first begins."""
+        return [number for number, (before, line) in enumerate(zip(self.lines, self.lines[1:]), start=2)
+                if line["epoch"] != before["epoch"]]
 
     def first_and_last(self, objective: str) -> tuple[float, float]:
         """The objective's first and last logged loss."""
@@ -84,9 +92,11 @@ def draw_loss_curves(history: History, picture_path: str | os.PathLike) -> None:
     figure, axes = plt.subplots(1, len(objectives), figsize=(4 * len(objectives), 3), squeeze=False)
     for axis, objective in zip(axes[0], objectives):
         steps, losses = history.curve(objective)
+        for start in history.epoch_starts():
+            axis.axvline(start - 0.5, color="grey", linewidth=0.6, linestyle=":")
         axis.plot(steps, losses, linewidth=1.2, marker="." if len(steps) < 30 else None)
         axis.set_title(objective, fontsize=9)
-        axis.set_xlabel("step", fontsize=8)
+        axis.set_xlabel("step (dotted: a new epoch)", fontsize=8)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole
         axis.set_ylabel("loss", fontsize=8)
         axis.tick_params(labelsize=7)

@@ -115,7 +115,8 @@ def _training_section(history: History, loss_curves_path: Path, report_dir: Path
     last = history.lines[-1]
     speeds = [line["pairs_per_second"] for line in history.lines if line["pairs_per_second"]]
     lines = ["## Pretraining",
-             f"{counted(len(history.lines), 'logged step')}, the last at epoch {last['epoch']}, step {last['step']}; "
+             f"{counted(len(history.lines), 'step')} over {counted(last['epoch'], 'epoch')} in "
+             f"{last['seconds']:.0f} s; "
              f"peak learning rate {max(line['learning_rate'] for line in history.lines):.3g}"
              + (f"; {sum(speeds) / len(speeds):.1f} clip pairs per second on average." if speeds else "."),
              "",
