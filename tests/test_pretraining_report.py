@@ -114,6 +114,10 @@ def test_the_verdict_asks_for_both_directions_and_a_lower_median_rank():
     both = {"pretrained": {"text_to_video": better, "video_to_text": better},
             "untrained": {"text_to_video": worse, "video_to_text": worse}}
     assert "beats the untrained one on held-out retrieval by a clear margin" in retrieval_verdict(both, clips=40)
+    # on 5 clips or fewer R@5 is 100% whatever the ranking: the verdict says why it cannot tell
+    assert "With 4 held-out clips, R@5 is 100% for any ranking: hold out more videos" in retrieval_verdict(
+        {name: {direction: summary(0.25, 1.0, 1.0, 2.5) for direction in ("text_to_video", "video_to_text")}
+         for name in ("pretrained", "untrained")}, clips=4)
 
 
 def test_the_curves_count_steps_over_all_epochs(tmp_path):

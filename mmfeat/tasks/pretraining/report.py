@@ -29,7 +29,8 @@ from mmfeat.tasks.pretraining.retrieval_metrics import DIRECTIONS, RECALL_AT
 MODEL_LINES = (("pretrained", "pretrained"), ("untrained", "untrained (the same model before pretraining)"),
                ("random", "random ranking (expected)"))
 DIRECTION_NAMES = {"text_to_video": "text to video", "video_to_text": "video to text"}
-VERDICT_RECALL = "R@5"  # the recall the verdict compares: R@1 is too coarse on a few dozen clips
+VERDICT_K = 5
+VERDICT_RECALL = f"R@{VERDICT_K}"  # the recall the verdict compares: R@1 is too coarse on a few dozen clips
 SHOWN_LEFT_OUT = 10  # videos without features listed by name; the rest counted
 
 
@@ -71,8 +72,10 @@ def retrieval_verdict(models: dict, clips: int) -> str:
     if clear:
         return (f"**The pretrained model beats the untrained one on held-out retrieval by a clear margin**: "
                 f"{numbers} {rule}.")
+    too_few = (f" With {counted(clips, 'held-out clip')}, {VERDICT_RECALL} is 100% for any ranking: hold out more "
+               f"videos (the dataset's `holdout`) to tell the models apart." if clips <= VERDICT_K else "")
     return (f"**The pretrained model does not beat the untrained one on held-out retrieval by a clear margin**: "
-            f"{numbers} {rule}.")
+            f"{numbers} {rule}.{too_few}")
 
 
 def _title(name: str, evaluation: dict) -> str:
