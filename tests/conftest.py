@@ -1,4 +1,7 @@
-"""Shared test fixtures.
+"""Shared test fixtures, the repository's paths and the one way tests run Snakemake.
+
+    from conftest import REPO_ROOT, TINY_CONFIG, run_snakemake
+    result = run_snakemake(tmp_path, "--configfile", str(TINY_CONFIG), "--dry-run", "--cores", "1")
 
 The reference vectors the tests compare against are kept in the repository, in
 `tests/data/` (see its README.md), so that a plain clone passes its own tests.
@@ -6,12 +9,58 @@ The reference vectors the tests compare against are kept in the repository, in
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT / "tests" / "data"
+SNAKEFILE = REPO_ROOT / "Snakefile"
+TINY_CONFIG = REPO_ROOT / "tests" / "configs" / "tiny.yaml"              # segmentation demo, I3D and S3D
+TINY_HUMOR_CONFIG = REPO_ROOT / "tests" / "configs" / "tiny-humor.yaml"  # UR-FUNNY demo, three modalities
+SNAKEMAKE_TIMEOUT = 1200  # seconds; a bound on a hung run, not a timing (a tiny run takes one or two minutes)
+
+
+def snakemake_command(workdir: Path, *arguments: str, python_options: tuple[str, ...] = ()) -> list[str]:
+    """`python -m snakemake` on the repository's Snakefile, with `workdir` as its working directory."""
+    return [sys.executable, *python_options, "-m", "snakemake", "--snakefile", str(SNAKEFILE),
+            "--directory", str(workdir), *arguments]
+
+
+def run_snakemake(workdir: Path, *arguments: str, config: dict | Path | None = None, check: bool = True,
+                  timeout: float = SNAKEMAKE_TIMEOUT, python_options: tuple[str, ...] = (),
+                  **run_options) -> subprocess.CompletedProcess:
+    """Run snakemake in `workdir` and return what it printed (text).
+
+    config: a config file, or a dict written to WORKDIR/config.yaml, passed as --configfile.
+    check: fail the test on a non-zero exit, showing the terminal's end and every job log's end.
+    run_options: more of subprocess.run's (cwd, env).
+    """
+    if isinstance(config, dict):
+        config = write_config(workdir / "config.yaml", config)
+    if config is not None:
+        arguments = ("--configfile", str(config), *arguments)
+    result = subprocess.run(snakemake_command(workdir, *arguments, python_options=python_options),
+                            capture_output=True, text=True, timeout=timeout, **run_options)
+    if check and result.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(arguments)} exited {result.returncode}:\n{terminal_and_logs(workdir, result)}")
+    return result
+
+
+def write_config(path: Path, config: dict) -> Path:
+    """Write a config dict as YAML (names keep their non-ASCII letters) and return its path."""
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def terminal_and_logs(workdir: Path, result: subprocess.CompletedProcess) -> str:
+    """The end of what snakemake printed and of each job's log under WORKDIR/results/*/logs."""
+    logs = "\n".join(f"--- {path}\n{path.read_text(errors='replace')[-3000:]}"
+                     for path in sorted(workdir.glob("results/*/logs/**/*.log")))
+    return f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-6000:]}\n{logs}"
 
 
 @pytest.fixture(scope="session")
