@@ -24,6 +24,8 @@ VIDEO_KINDS = ("i3d", "s3d")  # extractors whose rows are video frames, for segm
 ZERO_SHOT_KINDS = ("s3d",)  # extractors with a text tower to embed action names
 # what each modality of a humor dataset can be fed by
 HUMOR_MODALITY_KINDS = {"text": ("roberta",), "audio": ("wav2vec2",), "video": VIDEO_KINDS}
+# what each modality of a narrated dataset can be fed by: S3D's joint video_embedding is VideoCLIP's input
+NARRATED_MODALITY_KINDS = {"video": ("s3d",), "audio": ("wav2vec2",)}
 _NO_DEFAULT = object()  # a property the schema gives no default: absent stays absent (`demo`, `zero_shot`)
 
 
@@ -140,6 +142,9 @@ def _cross_reference_problems(config: dict) -> list[str]:
         if dataset["kind"] == "humor":
             problems += _humor_feature_problems(config, where, dataset)
             continue
+        if dataset["kind"] == "narrated":
+            problems += _narrated_feature_problems(config, where, dataset)
+            continue
         if dataset["model"] not in config["models"]:
             problems.append(f"{where}.model: no model named {dataset['model']!r} under `models` "
                             f"(known: {', '.join(sorted(config['models'])) or 'none'})")
@@ -178,6 +183,21 @@ def _humor_feature_problems(config: dict, where: str, dataset: dict) -> list[str
     for modality in modalities:
         problems += _extractor_problems(config, f"{where}.features.{modality}", features[modality],
                                         HUMOR_MODALITY_KINDS[modality])
+    return problems
+
+
+def _narrated_feature_problems(config: dict, where: str, dataset: dict) -> list[str]:
+    """Each modality of a narrated dataset names an extractor of a kind that feeds it, the video at one row a second."""
+    features = dataset["features"]
+    problems = []
+    for modality in [modality for modality in NARRATED_MODALITY_KINDS if modality in features]:
+        problems += _extractor_problems(config, f"{where}.features.{modality}", features[modality],
+                                        NARRATED_MODALITY_KINDS[modality])
+    video = config["extractors"].get(features["video"], {})
+    # the audio rows and the captions are placed on the video's seconds (mmfeat.datasets.narrated)
+    if video.get("kind") == "s3d" and (video["step_frames"] is not None or video["step_seconds"] != 1):
+        problems.append(f"{where}.features.video: extractor {features['video']!r} must make one row per second "
+                        f"(step_seconds: 1 and no step_frames), as the narrated layout's rows are seconds")
     return problems
 
 

@@ -58,6 +58,22 @@ def test_a_dataset_without_any_feature_set_is_refused(shipped_config):
         validate_config(broken)
 
 
+def test_a_narrated_dataset_takes_an_s3d_video_at_one_row_a_second_and_a_wav2vec2_audio(shipped_config):
+    howto = validate_config(copy.deepcopy(shipped_config))["datasets"]["demo-howto"]
+    assert howto["demo"]["shift_fraction"] == 0.25 and howto["decode"]["backend"] == "opencv"  # schema defaults
+    broken = copy.deepcopy(shipped_config)
+    broken["datasets"]["demo-howto"]["features"] = {"video": "s3d-demo", "audio": "minilm-demo"}
+    with pytest.raises(UserError) as raised:
+        validate_config(broken)
+    assert ("datasets.demo-howto.features.video: extractor 's3d-demo' must make one row per second"
+            in str(raised.value))
+    assert ("datasets.demo-howto.features.audio: extractor 'minilm-demo' is of kind 'roberta'; this needs one of "
+            "kind wav2vec2" in str(raised.value))
+    broken["datasets"]["demo-howto"]["features"] = {"video": "i3d-demo"}
+    with pytest.raises(UserError, match=r"features\.video: extractor 'i3d-demo' is of kind 'i3d'; .* kind s3d"):
+        validate_config(broken)
+
+
 def test_each_extractor_kind_is_checked_against_its_own_definition(shipped_config):
     broken = copy.deepcopy(shipped_config)
     broken["extractors"]["i3d"]["window"] = "21"

@@ -8,8 +8,11 @@
 The extractor's `kind` picks its module in the registry
 (`mmfeat.features.extractors`), and its INPUT says what is read per item: a
 video's frames from `ROOT/videos/{ID}.*`, streamed once through the
-extractor; a humor sample's audio track or transcript (`--dataset-kind humor`). An item that cannot be read fails the job (`fail`, no shard is
-written) or is listed in the shard's exclusions with the reason (`skip`).
+extractor; a humor sample's audio track or transcript (`--dataset-kind
+humor`); a narrated video's audio track, pooled over each second
+(`--dataset-kind narrated`). An item that cannot be read fails the job
+(`fail`, no shard is written) or is listed in the shard's exclusions with the
+reason (`skip`).
 Frames the decoder skips as damaged show in the decode record and as gaps in
 the stored frame indices.
 """
@@ -22,6 +25,7 @@ import time
 
 from mmfeat.commands.json_arguments import json_object
 from mmfeat.errors import UserError
+from mmfeat.features.inputs import DATASET_KINDS
 from mmfeat.video.decode import BACKENDS, ON_DAMAGED
 
 NAME = "extract-features"
@@ -35,8 +39,9 @@ ON_UNREADABLE_CONFIG_KEY = "decode.on_unreadable"  # what a user changes, named 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of the subcommand."""
     parser.add_argument("--dataset-root", required=True, metavar="ROOT", help="the dataset; videos in ROOT/videos")
-    parser.add_argument("--dataset-kind", choices=("segmentation", "humor"), default="segmentation",
-                        help="the dataset's layout: which reader gives a sample's transcript (default: segmentation)")
+    parser.add_argument("--dataset-kind", choices=DATASET_KINDS, default="segmentation",
+                        help="the dataset's layout: which reader gives a sample's transcript or audio segments "
+                        "(default: segmentation)")
     parser.add_argument(
         "--item", action="append", default=[], metavar="ID", help="a video or sample id; repeat for each (none: empty shard)"
     )
@@ -82,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     settings = extractor.Settings.from_dict(entry)
     source = ItemSource(root=args.dataset_root, kind=args.dataset_kind, backend=args.backend,
                         on_damaged=args.on_damaged)
-    if args.dataset_kind == "segmentation":
+    if args.dataset_kind != "humor":  # a humor sample without a clip is listed, not fatal
         # every file is found before the (slow) model is built, so a wrong id fails at once
         source.locate_videos(args.item)
     model, weights_identity = extractor.build(settings)

@@ -6,11 +6,13 @@
     opened.decode_record, opened.provenance     # final once the block has consumed the item
 
 `source` says where items live (`ItemSource`): a dataset root, its kind and
-how its videos are decoded. Video comes from ROOT/videos/{id}.* of either
-kind of dataset; audio (the clip's track, 16 kHz mono) and text (punchline
-and context) from a humor dataset, whose transcript gives each segment's
-interval. An item that cannot be read at all (no decodable video, no audio
-track, a sample with no transcript) raises an UnreadableInputError (a
+how its videos are decoded. Video comes from ROOT/videos/{id}.* of any kind
+of dataset; audio (the clip's whole track, 16 kHz mono) from a humor dataset,
+pooled over the intervals its transcript gives the punchline and context, or
+from a narrated one, pooled over each second of the video (the rows S3D makes
+at one a second); text (punchline and context) from a humor dataset. An item
+that cannot be read at all (no decodable video, no audio track, a sample with
+no transcript) raises an UnreadableInputError (a
 UserError naming the file or sample), which the caller turns into a failed
 job or a listed exclusion.
 """
@@ -31,7 +33,7 @@ from mmfeat.features.extractors.items import AudioItem, TextItem, VideoItem
 from mmfeat.features.video_files import find_video_file, find_video_files
 
 AUDIO_SAMPLE_RATE = 16000  # what speech encoders (wav2vec2) were trained on
-DATASET_KINDS = ("segmentation", "humor")
+DATASET_KINDS = ("segmentation", "humor", "narrated")
 
 
 class UnreadableInputError(UserError):
@@ -81,11 +83,28 @@ class ItemSource:
         except UserError as error:
             raise UnreadableInputError(str(error)) from error
 
+    def audio_segments(self, item_id: str) -> dict[str, tuple[float, float]]:
+        """The named intervals (seconds) an audio extractor pools over: a humor sample's punchline and context,
+        a narrated video's seconds ("0", "1", ...: row k is the second around k s, as S3D's rows at one a second)."""
+        if self.kind != "narrated":
+            return _segments(self.humor_sample(item_id))
+        try:
+            intervals = self.narrated_dataset.second_intervals(item_id)
+        except UserError as error:
+            raise UnreadableInputError(str(error)) from error
+        return {str(second): interval for second, interval in enumerate(intervals)}
+
     @cached_property
     def humor_dataset(self):
         from mmfeat.datasets.urfunny import URFunnyDataset
 
         return URFunnyDataset(self.root)
+
+    @cached_property
+    def narrated_dataset(self):
+        from mmfeat.datasets.narrated import NarratedDataset
+
+        return NarratedDataset(self.root)
 
 
 @dataclass
@@ -128,16 +147,16 @@ def _open_video(source: ItemSource, item_id: str) -> Iterator[OpenedItem]:
 
 @contextmanager
 def _open_audio(source: ItemSource, item_id: str) -> Iterator[OpenedItem]:
-    """The clip's audio track at 16 kHz mono, with the punchline's and the context's intervals."""
+    """The clip's whole audio track at 16 kHz mono, with the intervals to pool over (ItemSource.audio_segments)."""
     from mmfeat.audio.decode import NoAudioTrackError, decode_audio
 
-    sample = source.humor_sample(item_id)
+    segments = source.audio_segments(item_id)
     video_file = source.video_file(item_id)
     try:
         waveform, sample_rate = decode_audio(video_file, sample_rate=AUDIO_SAMPLE_RATE)
     except NoAudioTrackError as error:
         raise UnreadableInputError(str(error)) from error
-    yield OpenedItem(AudioItem(waveform=waveform, sample_rate=sample_rate, segments=_segments(sample)),
+    yield OpenedItem(AudioItem(waveform=waveform, sample_rate=sample_rate, segments=segments),
                      provenance={"source": "audio", "sample_rate": sample_rate, "video_file": str(video_file),
                                  "seconds": len(waveform) / sample_rate})
 

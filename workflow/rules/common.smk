@@ -8,9 +8,11 @@ from functools import cache
 from pathlib import Path
 
 from mmfeat.datasets.check_cache import check_once
+from mmfeat.datasets.narrated import CAPTIONS_FILE, NarratedDataset
 from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.datasets.segmentation_check import check_segmentation_dataset
 from mmfeat.datasets.urfunny import FOLDS_FILE, LABELS_FILE, LANGUAGE_FILE, VIDEOS_DIR, URFunnyDataset
+from mmfeat.demo.howto import demo_video_ids as demo_howto_ids
 from mmfeat.demo.salads import demo_video_ids
 from mmfeat.demo.urfunny import demo_sample_ids
 from mmfeat.errors import UserError
@@ -75,9 +77,11 @@ wildcard_constraints:
 def default_targets():
     """What `snakemake` builds with no target: the report of every demo dataset, or, in a
     config without a demo, the report of every dataset (such a config is the user's own:
-    building nothing would leave them guessing the targets)."""
+    building nothing would leave them guessing the targets). A dataset no rule reports on
+    (a narrated one without a model to pretrain: features only) adds no target."""
     demos = [name for name, dataset in config["datasets"].items() if "demo" in dataset]
-    return [f"results/{name}/report.md" for name in demos or config["datasets"]]
+    reports = [f"results/{name}/report.md" for name in demos or config["datasets"]]
+    return [report for report in reports if any(rule.is_producer(report) for rule in workflow.rules)]
 
 
 def dataset_config(dataset):
@@ -104,9 +108,13 @@ def dataset_item_ids(dataset):
     cfg = dataset_config(dataset)
     humor = cfg["kind"] == "humor"
     if "demo" in cfg:
+        if cfg["kind"] == "narrated":
+            return tuple(demo_howto_ids(cfg["demo"]["videos"]))
         return tuple(demo_sample_ids(cfg["demo"]["samples"]) if humor else demo_video_ids(cfg["demo"]["videos"]))
     try:
         check_dataset(dataset)
+        if cfg["kind"] == "narrated":
+            return tuple(NarratedDataset(dataset_root(dataset)).item_ids())
         if humor:
             return tuple(URFunnyDataset(dataset_root(dataset)).sample_ids())
         return tuple(SegmentationDataset(dataset_root(dataset)).video_ids())
@@ -130,6 +138,10 @@ def check_dataset(dataset):
         settings = {"kind": "humor", "on_problem": cfg["on_problem"]}
         watched = [root / name for name in (FOLDS_FILE, LANGUAGE_FILE, LABELS_FILE, VIDEOS_DIR)]
         check_once(lambda: URFunnyDataset(root).check(on_problem=cfg["on_problem"]), watched, settings, marker)
+        return
+    if cfg["kind"] == "narrated":
+        narrated = NarratedDataset(root)
+        check_once(narrated.check, narrated.files_watched(), {"kind": "narrated"}, marker)
         return
     precomputed = cfg["features"]["precomputed"]
     settings = {"kind": "segmentation", "splits": cfg["splits"], "precomputed": precomputed,

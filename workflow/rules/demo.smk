@@ -1,5 +1,6 @@
 # The embedded demos: small datasets generated in the real layouts (50Salads / MS-TCN for
-# segmentation, UR-FUNNY v2 for humor), one rule per dataset of the config with a `demo` section.
+# segmentation, UR-FUNNY v2 for humor, HowTo100M's captions for narrated), one rule per
+# dataset of the config with a `demo` section.
 
 
 def demo_outputs(dataset):
@@ -7,6 +8,11 @@ def demo_outputs(dataset):
     if dataset_config(dataset)["kind"] == "humor":
         # which sample has no clip is drawn from the seed, so the clips are one folder
         return {"labels": humor_release_files(dataset), "videos": directory(root / "videos")}
+    if dataset_config(dataset)["kind"] == "narrated":
+        return {
+            "videos": [root / "videos" / f"{video}.mp4" for video in dataset_item_ids(dataset)],
+            "labels": [root / CAPTIONS_FILE],
+        }
     return {
         "videos": [root / "videos" / f"{video}.mp4" for video in dataset_item_ids(dataset)],
         "labels": segmentation_label_files(dataset),
@@ -26,6 +32,9 @@ def demo_command(dataset):
     if cfg["kind"] == "humor":
         words = ["make-demo-urfunny", *size, "--samples", demo["samples"],
                  "--cue-flip-fraction", demo["cue_flip_fraction"]]
+    elif cfg["kind"] == "narrated":
+        words = ["make-demo-howto", *size, "--videos", demo["videos"], "--seconds", *demo["seconds"],
+                 "--shift-fraction", demo["shift_fraction"], "--chatter-fraction", demo["chatter_fraction"]]
     else:
         words = ["make-demo-salads", *size, "--videos", demo["videos"], "--frames", *demo["frames"],
                  "--splits", cfg["splits"], "--damaged", demo["damaged"], "--unreadable", demo["unreadable"]]
