@@ -18,12 +18,15 @@ import yaml
 
 from mmfeat.config import SCHEMA_PATH
 from mmfeat.errors import UserError
+from mmfeat.features.extractors import kinds_reading, kinds_with_text_tower
+from mmfeat.tasks import TASK_FAMILIES
 
 
-VIDEO_KINDS = ("i3d", "s3d")  # extractors whose rows are video frames, for segmentation
-ZERO_SHOT_KINDS = ("s3d",)  # extractors with a text tower to embed action names
+# Which extractor kinds can feed what: derived from the registries, never listed here
+VIDEO_KINDS = kinds_reading("video")  # extractors whose rows are video frames, for segmentation
+ZERO_SHOT_KINDS = kinds_with_text_tower()  # extractors with a text tower to embed action names
 # what each modality of a humor dataset can be fed by
-HUMOR_MODALITY_KINDS = {"text": ("roberta",), "audio": ("wav2vec2",), "video": VIDEO_KINDS}
+HUMOR_MODALITY_KINDS = {modality: kinds_reading(modality) for modality in TASK_FAMILIES["humor"].modalities}
 # what each modality of a narrated dataset can be fed by: S3D's joint video_embedding is VideoCLIP's input
 NARRATED_MODALITY_KINDS = {"video": ("s3d",), "audio": ("wav2vec2",)}
 _NO_DEFAULT = object()  # a property the schema gives no default: absent stays absent (`demo`, `zero_shot`)

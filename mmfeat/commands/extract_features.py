@@ -6,7 +6,7 @@
         --backend decord --on-unreadable fail --on-damaged skip
 
 The extractor's `kind` picks its module in the registry
-(`mmfeat.features.extractors`), and its INPUT says what is read per item: a
+(`mmfeat.features.extractors`), and its registry facts say what is read per item: a
 video's frames from `ROOT/videos/{ID}.*`, streamed once through the
 extractor; a humor sample's audio track or transcript (`--dataset-kind
 humor`); a narrated video's audio track, pooled over each second
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mmfeat.devices import resolve_device
-    from mmfeat.features.extractors import complete_entry, extractor_module
+    from mmfeat.features.extractors import complete_entry, extractor_module, kind_facts
     from mmfeat.features.inputs import ItemSource, UnreadableInputError, open_item, progress_interval
     from mmfeat.features.provenance import package_versions
     from mmfeat.features.store import ShardWriter
@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     # its keys are checked by the registry against the schema
     entry = complete_entry(json_object(args.settings, "--settings"), source="--settings")
     extractor = extractor_module(entry["kind"])
+    reads = kind_facts(entry["kind"]).input  # "video", "audio" or "text" per item
     settings = extractor.Settings.from_dict(entry)
     source = ItemSource(root=args.dataset_root, kind=args.dataset_kind, backend=args.backend,
                         on_damaged=args.on_damaged)
@@ -99,19 +100,19 @@ def run(args: argparse.Namespace) -> int:
         "weights": weights_identity,
         "device": str(resolve_device(settings.device)),
         "compute_dtype": _compute_dtype(model),  # float16 for I3D on a GPU
-        "versions": package_versions(decoder_backend=args.backend if extractor.INPUT == "video" else None),
+        "versions": package_versions(decoder_backend=args.backend if reads == "video" else None),
     }
     with ShardWriter(args.output, args.extractor, settings.to_dict(), dtype=entry["dtype"]) as shard:
         for item_id in tqdm(args.item, desc="items", unit="item", mininterval=progress_interval()):
             started = time.perf_counter()
             try:
-                with open_item(extractor.INPUT, source, item_id) as opened:
+                with open_item(reads, source, item_id) as opened:
                     attrs = {**provenance, **opened.provenance}
                     if hasattr(extractor, "extract_chunks"):  # rows appended as made: memory does not grow
                         shape = shard.add_extracted_chunks(item_id, extractor.extract_chunks(opened.item, model,
                                                                                              settings), attrs)
                     else:
-                        extracted = _extract_item(extractor, opened.item, model, settings, item_id)
+                        extracted = _extract_item(extractor, reads, opened.item, model, settings, item_id)
                         shard.add_extracted(item_id, extracted, attrs)
                         shape = extracted.features.shape
             except UnreadableInputError as error:
@@ -128,14 +129,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extract_item(extractor, item, model, settings, item_id: str):
+def _extract_item(extractor, reads: str, item, model, settings, item_id: str):
     """The extractor's rows for one item; a segment it cannot describe makes the item unreadable."""
     from mmfeat.features.inputs import UnreadableInputError
 
     try:
         return extractor.extract(item, model, settings)
     except ValueError as error:
-        if extractor.INPUT == "video":
+        if reads == "video":
             raise
         # audio and text extractors: an empty text, a segment outside the clip
         raise UnreadableInputError(f"sample {item_id}: {error}") from error

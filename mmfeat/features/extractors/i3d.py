@@ -37,7 +37,6 @@ from torch import nn
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
-from mmfeat.features.extractors import KIND_FACTS
 from mmfeat.features.extractors.clips import for_device_speed, model_batches, resized_centre_crop
 from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem, concatenated
 from mmfeat.features.extractors.settings_base import ExtractorSettings
@@ -47,8 +46,6 @@ from mmfeat.models.state_dicts import check_state_dict_fits, load_torch_file
 log = logging.getLogger(__name__)
 
 KIND = "i3d"  # the "kind" that selects this extractor in the config
-INPUT = KIND_FACTS[KIND].input
-FILL = KIND_FACTS[KIND].fill  # the frames between kept ones take the prediction of the row before
 FEATURE_DIM = 2048  # channels of i3d_r50's res5 stage
 
 

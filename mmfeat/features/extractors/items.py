@@ -2,10 +2,10 @@
 
     from mmfeat.features.extractors.items import VideoItem, AudioItem, TextItem, Extracted
 
-An extractor module declares `INPUT` ("video", "audio" or "text") and gets one
-item of that type per video or sample; it returns an `Extracted`, whose rows
-the store keeps with their positions, so that every row can be traced back to
-the part of the input it describes.
+An extractor kind's `input` in the registry (KIND_FACTS: "video", "audio" or
+"text") says which item its module gets, one per video or sample; it returns
+an `Extracted`, whose rows the store keeps with their positions, so that every
+row can be traced back to the part of the input it describes.
 
 A video extractor may also offer `extract_chunks(item, model, settings)`, an
 iterator of `Extracted` chunks (one per batch, at least one, possibly with no

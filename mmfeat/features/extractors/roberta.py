@@ -32,7 +32,6 @@ import torch
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
-from mmfeat.features.extractors import KIND_FACTS
 from mmfeat.features.extractors.items import TIME_INTERVAL, Extracted, TextItem
 from mmfeat.features.extractors.local_models import directory_identity, loaded_strictly, model_directory
 from mmfeat.features.extractors.settings_base import ExtractorSettings
@@ -40,7 +39,6 @@ from mmfeat.features.extractors.settings_base import ExtractorSettings
 log = logging.getLogger(__name__)
 
 KIND = "roberta"  # the "kind" that selects this extractor in the config
-INPUT = KIND_FACTS[KIND].input
 # Weights an encoder checkpoint may lack without changing any feature: the pooler
 # (a dense layer over the first token) is absent from masked-LM checkpoints such as
 # roberta-base's, and no output here uses it.

@@ -34,7 +34,6 @@ from torch import nn
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
-from mmfeat.features.extractors import KIND_FACTS
 from mmfeat.features.extractors.clips import for_device_speed, model_batches, resized_centre_crop
 from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem, concatenated
 from mmfeat.features.extractors.settings_base import ExtractorSettings
@@ -43,8 +42,6 @@ from mmfeat.models.s3d import EMBEDDING_DIM, MIXED_5C_DIM, S3D, load_s3d
 log = logging.getLogger(__name__)
 
 KIND = "s3d"  # the "kind" that selects this extractor
-INPUT = KIND_FACTS[KIND].input  # reads a VideoItem
-FILL = KIND_FACTS[KIND].fill  # each label frame takes the nearest row's prediction
 
 
 @dataclass(frozen=True)

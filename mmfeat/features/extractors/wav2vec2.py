@@ -50,7 +50,6 @@ import torch
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
-from mmfeat.features.extractors import KIND_FACTS
 from mmfeat.features.extractors.items import SAMPLE_RANGE, AudioItem, Extracted
 from mmfeat.features.extractors.local_models import directory_identity, loaded_strictly, model_directory
 from mmfeat.features.extractors.settings_base import ExtractorSettings, thawed
@@ -58,7 +57,6 @@ from mmfeat.features.extractors.settings_base import ExtractorSettings, thawed
 log = logging.getLogger(__name__)
 
 KIND = "wav2vec2"  # the "kind" that selects this extractor in the config
-INPUT = KIND_FACTS[KIND].input
 POOLINGS = ("mean", "max")
 SAMPLE_RATE = 16000  # every wav2vec 2.0 release is trained on 16 kHz audio
 # Weights a wav2vec2 checkpoint may lack without changing any feature: the learnt
