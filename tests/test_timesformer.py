@@ -9,7 +9,11 @@ checkpoint beside a VideoMAE preprocessor_config.json).
 
 from __future__ import annotations
 
+import copy
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -18,11 +22,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mmfeat.errors import UserError
-from mmfeat.features.extractors import timesformer
+from mmfeat.features.extractors import kind_facts, timesformer
 from mmfeat.features.extractors.items import FRAME_INDEX, VideoItem
 from mmfeat.features.store import FeatureStore, ShardWriter
 from mmfeat.video.decode import open_video
 from mmfeat.video.encode import write_h264_video
+from mmfeat.workflow_config import validate_config
 
 TINY_CONFIG = {"image_size": 32, "patch_size": 8, "num_frames": 4, "hidden_size": 32, "num_hidden_layers": 2,
                "num_attention_heads": 2, "intermediate_size": 64}
@@ -253,3 +258,55 @@ def test_settings_round_trip_and_refuse_what_the_schema_cannot_check(random_enco
         settings_with(random_config={**TINY_CONFIG, "image_size": 36})
     with pytest.raises(UserError, match=r"step_frames \(5\) must not exceed the clip's 4 frames"):
         timesformer.build(settings_with(step_frames=5))
+
+
+# --- through the registry: the workflow's config and `mmfeat extract-features` -------------------
+
+
+def test_a_timesformer_extractor_feeds_a_humor_video_modality_and_a_segmentation_feature_set():
+    config = {
+        "datasets": {
+            "salads": {"kind": "segmentation", "root": "data/salads", "features": {"video": ["tsf", "i3d"]},
+                       "model": "asformer"},
+            "funny": {"kind": "humor", "root": "data/funny", "features": {"video": "tsf"}},
+        },
+        "extractors": {"tsf": {"kind": "timesformer"}, "i3d": {"kind": "i3d"}},
+        "models": {"asformer": {"kind": "asformer"}},
+    }
+    without_text_tower = copy.deepcopy(config)
+    without_text_tower["datasets"]["salads"]["zero_shot"] = {"extractor": "tsf"}
+    with pytest.raises(UserError, match=r"salads\.zero_shot\.extractor: extractor 'tsf' is of kind 'timesformer'"):
+        validate_config(without_text_tower)
+
+    config = validate_config(config)
+    tsf = config["extractors"]["tsf"]
+    assert tsf["random_config"]["num_frames"] == 8 and tsf["random_preprocessor"]["image_std"] == [0.225] * 3
+    assert timesformer.Settings.from_dict(tsf).to_dict() == {key: value for key, value in tsf.items()
+                                                             if key != "dtype"}
+    assert kind_facts("timesformer").input == "video" and kind_facts("timesformer").fill == "nearest"
+
+
+def test_extract_features_runs_timesformer_from_its_config_entry(tmp_path):
+    root = tmp_path / "dataset"
+    (root / "videos").mkdir(parents=True)
+    rows, cols = np.mgrid[0:48, 0:64]
+    write_h264_video(root / "videos" / "take.mp4", (np.stack([(rows * 5 + t * 9) % 256, (cols * 4 + t * 3) % 256,
+                                                              np.full_like(rows, 100)], axis=-1).astype(np.uint8)
+                                                    for t in range(12)), fps=10)
+    shard_path = tmp_path / "features" / "tsf" / "shard-0.h5"
+    settings = {"kind": "timesformer", "fps": None, "step_frames": 3, "device": "cpu"}
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("mmfeat")), "extract-features", "--dataset-root", str(root),
+         "--item", "take", "--output", str(shard_path), "--extractor", "tsf", "--settings", json.dumps(settings),
+         "--backend", "pyav"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+
+    store = FeatureStore(shard_path.parent)
+    assert store.frame_indices("take").tolist() == [0, 3, 6, 9]
+    assert store.features("take").shape == (4, 32) and store.features("take", output="patch_mean").shape == (4, 32)
+    provenance = store.provenance("take")
+    assert provenance["stored_dtype"] == "float16"  # the schema's default
+    assert provenance["settings"]["random_config"]["image_size"] == 32  # defaults filled from the schema
+    assert provenance["weights"]["kind"] == "random" and provenance["weights"]["config"]["num_frames"] == 8

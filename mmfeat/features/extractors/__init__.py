@@ -65,6 +65,8 @@ KIND_FACTS = {
     "s3d": KindFacts(module="s3d", input="video", fill="nearest", text_tower=True),
     "wav2vec2": KindFacts(module="wav2vec2", input="audio"),
     "roberta": KindFacts(module="roberta", input="text"),
+    # clips centred on their frame, a row a second by default, as S3D's: the nearest row's prediction
+    "timesformer": KindFacts(module="timesformer", input="video", fill="nearest"),
 }
 
 
