@@ -216,3 +216,15 @@ def _keys_without_value(entry: dict, definition: dict, schema: dict, where: str)
         elif isinstance(entry[key], dict):
             missing |= _keys_without_value(entry[key], sub, schema, f"{where}.{key}")
     return missing
+
+
+def test_the_schema_dataset_kinds_are_the_layout_registry():
+    """A layout added to one and not the other fails here, not in a user's run."""
+    from mmfeat.datasets.layouts import layout_class, layout_kinds
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    dataset = schema["$defs"]["dataset"]
+    assert dataset["properties"]["kind"]["enum"] == list(layout_kinds())
+    dispatched = {branch["if"]["properties"]["kind"]["const"] for branch in dataset["allOf"]}
+    assert dispatched == set(layout_kinds())
+    assert all(layout_class(kind).KIND == kind for kind in layout_kinds())

@@ -8,11 +8,11 @@
 The extractor's `kind` picks its module in the registry
 (`mmfeat.features.extractors`), and its registry facts say what is read per item: a
 video's frames from `ROOT/videos/{ID}.*`, streamed once through the
-extractor; a humor sample's audio track or transcript (`--dataset-kind
-humor`); a narrated video's audio track, pooled over each second
-(`--dataset-kind narrated`). An item that cannot be read fails the job
-(`fail`, no shard is written) or is listed in the shard's exclusions with the
-reason (`skip`).
+extractor; an item's audio track or transcript where its layout has them
+(`--dataset-kind`, mmfeat.datasets.layouts): a humor sample's punchline and
+context, a narrated video's seconds and captions. An item that cannot be
+read fails the job (`fail`, no shard is written) or is listed in the shard's
+exclusions with the reason (`skip`).
 Frames the decoder skips as damaged show in the decode record and as gaps in
 the stored frame indices.
 """
@@ -25,7 +25,7 @@ import time
 
 from mmfeat.commands.json_arguments import json_object
 from mmfeat.errors import UserError
-from mmfeat.features.inputs import DATASET_KINDS
+from mmfeat.datasets.layouts import layout_kinds
 from mmfeat.video.decode import BACKENDS, ON_DAMAGED
 
 NAME = "extract-features"
@@ -39,7 +39,7 @@ ON_UNREADABLE_CONFIG_KEY = "decode.on_unreadable"  # what a user changes, named 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of the subcommand."""
     parser.add_argument("--dataset-root", required=True, metavar="ROOT", help="the dataset; videos in ROOT/videos")
-    parser.add_argument("--dataset-kind", choices=DATASET_KINDS, default="segmentation",
+    parser.add_argument("--dataset-kind", choices=layout_kinds(), default="segmentation",
                         help="the dataset's layout: which reader gives a sample's transcript or audio segments "
                         "(default: segmentation)")
     parser.add_argument(
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     settings = extractor.Settings.from_dict(entry)
     source = ItemSource(root=args.dataset_root, kind=args.dataset_kind, backend=args.backend,
                         on_damaged=args.on_damaged)
-    if args.dataset_kind != "humor":  # a humor sample without a clip is listed, not fatal
+    if not source.layout_class.MISSING_VIDEO_EXCLUDES:  # where it does, an item without a clip is listed
         # every file is found before the (slow) model is built, so a wrong id fails at once
         source.locate_videos(args.item)
     model, weights_identity = extractor.build(settings)

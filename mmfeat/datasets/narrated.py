@@ -21,17 +21,22 @@ says which stretch of the clip each row stands for.
 
 A video is held out for evaluation by a stable hash of its id alone, so
 adding videos never moves one between the training and the held-out set.
+The dataset kind `narrated` of the layout registry (mmfeat.datasets.layouts):
+an audio extractor pools the clip's whole track over each second, a text
+extractor embeds each caption.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
 
+from mmfeat.datasets.layouts import TimedText
 from mmfeat.datasets.roots import require_dataset_root
 from mmfeat.errors import UserError
 from mmfeat.features.sharding import shard_of
@@ -73,6 +78,12 @@ class Problem:
 
 class NarratedDataset:
     """Read access to one narrated-video root; every error names the file that is wrong."""
+
+    KIND = "narrated"  # the layout registry's members (mmfeat.datasets.layouts.DatasetLayout)
+    READS = frozenset({"video", "audio", "text"})
+    TRANSCRIPT_READS = frozenset({"text"})  # audio rows are the video's seconds, whatever the captions say
+    MISSING_VIDEO_EXCLUDES = False  # the check names every id without a video before any job
+    TRANSCRIPT_FILE = CAPTIONS_FILE
 
     def __init__(self, root: str | Path):
         self.root = require_dataset_root(root, DATA_SECTION_HINT)
@@ -157,6 +168,33 @@ class NarratedDataset:
                 fix = f"add an entry {path.stem!r} to {self.captions_path}, or move the file out of {self.videos_dir}"
                 problems.append(Problem(path.stem, path, f"a video without captions: {fix}"))
         return problems
+
+    # --- the layout protocol (mmfeat.datasets.layouts.DatasetLayout)
+
+    @staticmethod
+    def annotation_files(root: Path, item_ids: list[str], config: Mapping) -> list[Path]:
+        return [Path(root) / CAPTIONS_FILE]
+
+    @staticmethod
+    def check_settings(config: Mapping) -> dict:
+        return {"kind": NarratedDataset.KIND}
+
+    def check_watched(self, config: Mapping) -> list[Path]:
+        return self.files_watched()
+
+    def check_configured(self, config: Mapping) -> None:
+        self.check()
+
+    def video_files(self, item_ids: list[str]) -> dict[str, Path]:
+        return {video_id: self.video_file(video_id) for video_id in item_ids}
+
+    def audio_segments(self, item_id: str) -> dict[str, tuple[float, float]]:
+        """The video's seconds, "0", "1", ...: row k pools the second around k s, as S3D's row k is centred on it."""
+        return {str(second): interval for second, interval in enumerate(self.second_intervals(item_id))}
+
+    def timed_texts(self, item_id: str) -> dict[str, TimedText]:
+        """Each caption in time order, named by its place in that order."""
+        return {str(number): TimedText(*caption) for number, caption in enumerate(self.captions(item_id))}
 
     def _video_problems(self, video_id: str) -> list[Problem]:
         captions, entry_problems = _parse_entry(self._caption_entries[video_id])

@@ -19,7 +19,9 @@ The release layout:
     ROOT/videos/{id}.mp4       the raw clip
 
 The release's ids are integers; here every id is its string (`"42"`), which is
-also the clip's file stem. The pickles may come from Python 2: `read_release_pickle`
+also the clip's file stem. The dataset kind `humor` of the layout registry
+(mmfeat.datasets.layouts): a sample's audio segments and texts are its
+punchline and, where it has one, its context. The pickles may come from Python 2: `read_release_pickle`
 loads both kinds. Unpickling runs code named in the file: read only the
 release's own pickles.
 """
@@ -28,11 +30,12 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from mmfeat.datasets.layouts import TimedText
 from mmfeat.datasets.roots import require_dataset_root
 from mmfeat.errors import UserError
 
@@ -105,6 +108,13 @@ class Problems(dict[str, list[Problem]]):
 
 class URFunnyDataset:
     """Read access to one UR-FUNNY v2 root; every error names the file that is wrong."""
+
+    KIND = "humor"  # the layout registry's members (mmfeat.datasets.layouts.DatasetLayout)
+    READS = frozenset({"video", "audio", "text"})
+    # a shard of any modality follows a change to the transcript, which lists the samples worth reading
+    TRANSCRIPT_READS = frozenset({"video", "audio", "text"})
+    MISSING_VIDEO_EXCLUDES = True  # the release has samples without a clip: each is listed, the rest go on
+    TRANSCRIPT_FILE = LANGUAGE_FILE
 
     def __init__(self, root: str | Path):
         self.root = require_dataset_root(root, DATA_SECTION_HINT)
@@ -182,6 +192,43 @@ class URFunnyDataset:
         for sample_id, fold_names in seen_in.items():
             if len(fold_names) > 1:
                 yield Problem(sample_id, self.folds_path, f"listed {len(fold_names)} times: in {', '.join(fold_names)}")
+
+    # --- the layout protocol (mmfeat.datasets.layouts.DatasetLayout)
+
+    @staticmethod
+    def annotation_files(root: Path, item_ids: list[str], config: Mapping) -> list[Path]:
+        """The release's three pickles: folds, transcripts, labels."""
+        return [Path(root) / name for name in (FOLDS_FILE, LANGUAGE_FILE, LABELS_FILE)]
+
+    @staticmethod
+    def check_settings(config: Mapping) -> dict:
+        return {"kind": URFunnyDataset.KIND, "on_problem": config["on_problem"]}
+
+    def check_watched(self, config: Mapping) -> list[Path]:
+        return [self.root / name for name in (FOLDS_FILE, LANGUAGE_FILE, LABELS_FILE, VIDEOS_DIR)]
+
+    def check_configured(self, config: Mapping) -> None:
+        """`check` with the config's on_problem: with skip, the problems are the report's, not the planner's."""
+        self.check(on_problem=config["on_problem"])
+
+    def item_ids(self) -> list[str]:
+        return self.sample_ids()
+
+    def video_files(self, item_ids: list[str]) -> dict[str, Path]:
+        """ROOT/videos/{id}.mp4 of each sample that has one."""
+        return {item_id: path for item_id in item_ids if (path := self.video_path(item_id)).is_file()}
+
+    def audio_segments(self, item_id: str) -> dict[str, tuple[float, float]]:
+        """punchline, then context when the sample has one: the rows an audio extractor makes."""
+        return {name: (timed.start, timed.end) for name, timed in self.timed_texts(item_id).items()}
+
+    def timed_texts(self, item_id: str) -> dict[str, TimedText]:
+        """The punchline, and the context's sentences joined, each over the interval its words span."""
+        sample = self.sample(item_id)
+        texts = {"punchline": TimedText(*sample.punchline_interval, sample.punchline)}
+        if sample.context_interval is not None:
+            texts["context"] = TimedText(*sample.context_interval, " ".join(sample.context))
+        return texts
 
     def _sample_problems(self, sample_id: str, clip_duration: float | None) -> Iterable[Problem]:
         sample, language_problems = _parse_language_entry(sample_id, self._language.get(sample_id))

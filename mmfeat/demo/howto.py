@@ -114,6 +114,20 @@ def demo_video_ids(num_videos: int) -> list[str]:
     return [f"{ID_PREFIX}{number:03d}" for number in range(num_videos)]
 
 
+def demo_item_ids(demo: Mapping) -> list[str]:
+    """The layout registry's entry (mmfeat.datasets.layouts): the ids of a config's `demo` section."""
+    return demo_video_ids(demo["videos"])
+
+
+def demo_command(dataset: Mapping) -> list[str]:
+    """The layout registry's entry: `mmfeat make-demo-howto` with a dataset entry's settings, as words."""
+    demo = dataset["demo"]
+    return [str(word) for word in [
+        "make-demo-howto", "--size", *demo["size"], "--fps", demo["fps"], "--seed", demo["seed"],
+        "--videos", demo["videos"], "--seconds", *demo["seconds"], "--shift-fraction", demo["shift_fraction"],
+        "--chatter-fraction", demo["chatter_fraction"]]]
+
+
 def generate_demo_howto(root: str | os.PathLike, settings: Mapping | None = None) -> dict:
     """Write the demo under `root` and return a JSON-ready summary.
 

@@ -29,7 +29,7 @@ import colorsys
 import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +93,20 @@ def demo_video_ids(num_videos: int) -> list[str]:
     return [
         f"rgb-{number // TAKES_PER_SUBJECT + 1:02d}-{number % TAKES_PER_SUBJECT + 1}" for number in range(num_videos)
     ]
+
+
+def demo_item_ids(demo: Mapping) -> list[str]:
+    """The layout registry's entry (mmfeat.datasets.layouts): the ids of a config's `demo` section."""
+    return demo_video_ids(demo["videos"])
+
+
+def demo_command(dataset: Mapping) -> list[str]:
+    """The layout registry's entry: `mmfeat make-demo-salads` with a dataset entry's settings, as words."""
+    demo = dataset["demo"]
+    return [str(word) for word in [
+        "make-demo-salads", "--size", *demo["size"], "--fps", demo["fps"], "--seed", demo["seed"],
+        "--videos", demo["videos"], "--frames", *demo["frames"], "--splits", dataset["splits"],
+        "--damaged", demo["damaged"], "--unreadable", demo["unreadable"]]]
 
 
 def generate_demo_salads(

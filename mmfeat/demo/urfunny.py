@@ -43,7 +43,7 @@ import logging
 import math
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,6 +141,19 @@ class _Track:
 def demo_sample_ids(num_samples: int) -> list[str]:
     """The ids the demo gives its samples, as the workflow names them (strings), before it is generated."""
     return [str(sample_id) for sample_id in range(FIRST_ID, FIRST_ID + num_samples)]
+
+
+def demo_item_ids(demo: Mapping) -> list[str]:
+    """The layout registry's entry (mmfeat.datasets.layouts): the ids of a config's `demo` section."""
+    return demo_sample_ids(demo["samples"])
+
+
+def demo_command(dataset: Mapping) -> list[str]:
+    """The layout registry's entry: `mmfeat make-demo-urfunny` with a dataset entry's settings, as words."""
+    demo = dataset["demo"]
+    return [str(word) for word in [
+        "make-demo-urfunny", "--size", *demo["size"], "--fps", demo["fps"], "--seed", demo["seed"],
+        "--samples", demo["samples"], "--cue-flip-fraction", demo["cue_flip_fraction"]]]
 
 
 def generate_demo_urfunny(

@@ -7,14 +7,15 @@
 
 `source` says where items live (`ItemSource`): a dataset root, its kind and
 how its videos are decoded. Video comes from ROOT/videos/{id}.* of any kind
-of dataset; audio (the clip's whole track, 16 kHz mono) from a humor dataset,
-pooled over the intervals its transcript gives the punchline and context, or
-from a narrated one, pooled over each second of the video (the rows S3D makes
-at one a second); text (punchline and context) from a humor dataset. An item
-that cannot be read at all (no decodable video, no audio track, a sample with
-no transcript) raises an UnreadableInputError (a
-UserError naming the file or sample), which the caller turns into a failed
-job or a listed exclusion.
+of dataset; audio (the clip's whole track, 16 kHz mono) and text from any
+layout whose items have them (mmfeat.datasets.layouts, READS), which says
+the intervals to pool the track over (a humor sample's punchline and
+context; a narrated video's seconds, the rows S3D makes at one a second)
+and the texts with their times (punchline and context; captions). An item
+that cannot be read at all (no decodable video, no audio track, a sample
+with no transcript) raises an UnreadableInputError (a UserError naming the
+file or sample), which the caller turns into a failed job or a listed
+exclusion.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from mmfeat.datasets.layouts import layout_class, layout_kinds, open_layout
 from mmfeat.errors import UserError
 from mmfeat.features.extractors.items import AudioItem, TextItem, VideoItem
 from mmfeat.features.video_files import find_video_file, find_video_files
 
 AUDIO_SAMPLE_RATE = 16000  # what speech encoders (wav2vec2) were trained on
-DATASET_KINDS = ("segmentation", "humor", "narrated")
 
 
 class UnreadableInputError(UserError):
@@ -45,14 +46,13 @@ class ItemSource:
     """Where a dataset's items are read from, and how."""
 
     root: Path
-    kind: str = "segmentation"  # the dataset's kind: which reader knows its samples
+    kind: str = "segmentation"  # the dataset's kind: which layout (mmfeat.datasets.layouts) knows its items
     backend: str = "opencv"  # the video decoder (the schema's default, see decode.backend there)
     on_damaged: str = "skip"  # pyav: drop a damaged frame and flag its dependants, or drop them too
     _located: dict[str, Path] = field(default_factory=dict, init=False, repr=False)  # id -> file, found once
 
     def __post_init__(self) -> None:
-        if self.kind not in DATASET_KINDS:
-            raise UserError(f"unknown dataset kind {self.kind!r}; the known kinds are {list(DATASET_KINDS)}")
+        self.layout_class = layout_class(self.kind)  # UserError naming the known kinds
 
     @property
     def videos_dir(self) -> Path:
@@ -63,48 +63,39 @@ class ItemSource:
         self._located.update(find_video_files(self.videos_dir, item_ids))
 
     def video_file(self, item_id: str) -> Path:
-        """ROOT/videos/{id}.*; a humor sample without one is unreadable (a known defect of a release)."""
+        """ROOT/videos/{id}.*; unreadable where the layout lists an item without a clip (a release's known gap)."""
         if item_id in self._located:
             return self._located[item_id]
         try:
             return find_video_file(self.videos_dir, item_id)
         except UserError as error:
-            if self.kind == "humor":
+            if self.layout_class.MISSING_VIDEO_EXCLUDES:
                 raise UnreadableInputError(f"sample {item_id}: {error}") from error
             raise
 
-    def humor_sample(self, item_id: str):
-        """The sample's transcript (a humor dataset's); UnreadableInputError when it has none."""
-        if self.kind != "humor":
-            raise UserError(f"audio and text extractors read a humor dataset's transcripts; {self.root} is a "
-                            f"{self.kind} dataset")
-        try:
-            return self.humor_dataset.sample(item_id)
-        except UserError as error:
-            raise UnreadableInputError(str(error)) from error
-
     def audio_segments(self, item_id: str) -> dict[str, tuple[float, float]]:
-        """The named intervals (seconds) an audio extractor pools over: a humor sample's punchline and context,
-        a narrated video's seconds ("0", "1", ...: row k is the second around k s, as S3D's rows at one a second)."""
-        if self.kind != "narrated":
-            return _segments(self.humor_sample(item_id))
+        """The named intervals (seconds) an audio extractor pools the clip's track over (the layout's)."""
+        return self._read_transcript("audio", lambda layout: layout.audio_segments(item_id))
+
+    def timed_texts(self, item_id: str) -> dict:
+        """The named texts a text extractor embeds, each a TimedText (the layout's)."""
+        return self._read_transcript("text", lambda layout: layout.timed_texts(item_id))
+
+    @cached_property
+    def layout(self):
+        """The dataset's reader (mmfeat.datasets.layouts.DatasetLayout), opened once."""
+        return open_layout(self.kind, self.root)
+
+    def _read_transcript(self, reads: str, read):
+        """`read(layout)`; UserError when the layout has nothing for `reads`, unreadable when the item has not."""
+        if reads not in self.layout_class.READS:
+            offering = [kind for kind in layout_kinds() if reads in layout_class(kind).READS]
+            raise UserError(f"{reads} extractors read a dataset whose items have {reads} ({', '.join(offering)}); "
+                            f"{self.root} is a {self.kind} dataset")
         try:
-            intervals = self.narrated_dataset.second_intervals(item_id)
+            return read(self.layout)
         except UserError as error:
             raise UnreadableInputError(str(error)) from error
-        return {str(second): interval for second, interval in enumerate(intervals)}
-
-    @cached_property
-    def humor_dataset(self):
-        from mmfeat.datasets.urfunny import URFunnyDataset
-
-        return URFunnyDataset(self.root)
-
-    @cached_property
-    def narrated_dataset(self):
-        from mmfeat.datasets.narrated import NarratedDataset
-
-        return NarratedDataset(self.root)
 
 
 @dataclass
@@ -163,26 +154,18 @@ def _open_audio(source: ItemSource, item_id: str) -> Iterator[OpenedItem]:
 
 @contextmanager
 def _open_text(source: ItemSource, item_id: str) -> Iterator[OpenedItem]:
-    """The punchline and the context (its sentences joined), with the interval each one covers."""
-    sample = source.humor_sample(item_id)
-    texts = {"punchline": sample.punchline}
-    if sample.context_interval is not None:
-        texts["context"] = " ".join(sample.context)
-    yield OpenedItem(TextItem(texts=texts, intervals=_segments(sample)),
-                     provenance={"source": "text", "transcript": str(source.humor_dataset.language_path)})
+    """The item's named texts (a humor sample's punchline and context, a narrated video's captions), with
+    the interval each one covers."""
+    timed = source.timed_texts(item_id)
+    yield OpenedItem(TextItem(texts={name: text.text for name, text in timed.items()},
+                              intervals={name: (text.start, text.end) for name, text in timed.items()}),
+                     provenance={"source": "text",
+                                 "transcript": str(source.layout.root / source.layout_class.TRANSCRIPT_FILE)})
 
 
 def progress_interval() -> float:
     """Seconds between progress-bar updates: tqdm's 0.1 on a terminal, 30 in a job's log file."""
     return 0.1 if sys.stderr.isatty() else 30.0
-
-
-def _segments(sample) -> dict[str, tuple[float, float]]:
-    """punchline, then context when the sample has one: the rows an audio or text extractor makes."""
-    segments = {"punchline": sample.punchline_interval}
-    if sample.context_interval is not None:
-        segments["context"] = sample.context_interval
-    return segments
 
 
 OPENERS = {

@@ -8,17 +8,10 @@ from functools import cache
 from pathlib import Path
 
 from mmfeat.datasets.check_cache import check_once
-from mmfeat.datasets.narrated import CAPTIONS_FILE, NarratedDataset
-from mmfeat.datasets.segmentation import SegmentationDataset
-from mmfeat.datasets.segmentation_check import check_segmentation_dataset
-from mmfeat.datasets.urfunny import FOLDS_FILE, LABELS_FILE, LANGUAGE_FILE, VIDEOS_DIR, URFunnyDataset
-from mmfeat.demo.howto import demo_video_ids as demo_howto_ids
-from mmfeat.demo.salads import demo_video_ids
-from mmfeat.demo.urfunny import demo_sample_ids
+from mmfeat.datasets.layouts import demo_module, layout_class, open_layout
 from mmfeat.errors import UserError
 from mmfeat.features.extractors import kind_facts
 from mmfeat.features.sharding import videos_by_shard
-from mmfeat.features.video_files import find_video_files
 from mmfeat.snakemake_list_changes import repair_params_change_listing
 
 # Rules run `python -m mmfeat`. Without a rule conda env (--use-conda sets
@@ -101,23 +94,22 @@ def datasets_of_kind(kind):
     return "|".join(names) if names else "(?!)"  # (?!) matches nothing: no dataset of that kind
 
 
+def dataset_layout(dataset):
+    """The reader class of the dataset's kind (mmfeat.datasets.layouts): its facts need no file,
+    as a demo's files do not exist yet while the jobs are planned."""
+    return layout_class(dataset_config(dataset)["kind"])
+
+
 @cache  # the config does not change during a run, and planning asks once per job
 def dataset_item_ids(dataset):
-    """Every item (video or sample) of the dataset: from the config for a demo, else from its
-    files, once they passed the dataset's checks (see check_dataset)."""
+    """Every item (video or sample) of the dataset: from the config for a demo (its generator's
+    ids), else from its files, once they passed the dataset's checks (see check_dataset)."""
     cfg = dataset_config(dataset)
-    humor = cfg["kind"] == "humor"
     if "demo" in cfg:
-        if cfg["kind"] == "narrated":
-            return tuple(demo_howto_ids(cfg["demo"]["videos"]))
-        return tuple(demo_sample_ids(cfg["demo"]["samples"]) if humor else demo_video_ids(cfg["demo"]["videos"]))
+        return tuple(demo_module(cfg["kind"]).demo_item_ids(cfg["demo"]))
     try:
         check_dataset(dataset)
-        if cfg["kind"] == "narrated":
-            return tuple(NarratedDataset(dataset_root(dataset)).item_ids())
-        if humor:
-            return tuple(URFunnyDataset(dataset_root(dataset)).sample_ids())
-        return tuple(SegmentationDataset(dataset_root(dataset)).video_ids())
+        return tuple(open_layout(cfg["kind"], dataset_root(dataset)).item_ids())
     except UserError as error:
         raise ValueError(f"dataset {dataset!r} (datasets.{dataset}.root in the config): {error}") from error
 
@@ -125,32 +117,17 @@ def dataset_item_ids(dataset):
 def check_dataset(dataset):
     """Fail while planning, before any job, on what would otherwise stop training after the
     feature extraction: labels, mapping, bundles, background labels, precomputed .npy shapes;
-    for humour, the release's samples when `on_problem: fail`. Checked here rather than in a rule that every
+    for humour, the release's samples when `on_problem: fail`; for narrated videos, their captions
+    (each layout's check_configured, mmfeat.datasets.layouts). Checked here rather than in a rule that every
     job depends on: a rule's output upstream of the extraction would rerun every shard after
     a fixed label. A demo's files do not exist yet when the jobs are planned; its generator
     writes them in the checked layout. A check that passed is not run again while the files
     it read are unchanged (mmfeat/datasets/check_cache.py): Snakemake plans on every
     invocation, inside each cluster job too, and checking reads every label file."""
     cfg = dataset_config(dataset)
-    root = dataset_root(dataset)
+    layout = open_layout(cfg["kind"], dataset_root(dataset))
     marker = Path(".snakemake") / "mmfeat-checks" / f"{dataset}.json"
-    if cfg["kind"] == "humor":
-        settings = {"kind": "humor", "on_problem": cfg["on_problem"]}
-        watched = [root / name for name in (FOLDS_FILE, LANGUAGE_FILE, LABELS_FILE, VIDEOS_DIR)]
-        check_once(lambda: URFunnyDataset(root).check(on_problem=cfg["on_problem"]), watched, settings, marker)
-        return
-    if cfg["kind"] == "narrated":
-        narrated = NarratedDataset(root)
-        check_once(narrated.check, narrated.files_watched(), {"kind": "narrated"}, marker)
-        return
-    precomputed = cfg["features"]["precomputed"]
-    settings = {"kind": "segmentation", "splits": cfg["splits"], "precomputed": precomputed,
-                "background": cfg["background"]}
-    layout = SegmentationDataset(root)
-    watched = [layout.mapping_path, layout.ground_truth_dir, layout.bundle_path("train", 1).parent]
-    watched += [root / "features"] if precomputed else []
-    check_once(lambda: check_segmentation_dataset(root, cfg["splits"], precomputed, cfg["background"]),
-               watched, settings, marker)
+    check_once(lambda: layout.check_configured(cfg), layout.check_watched(cfg), layout.check_settings(cfg), marker)
 
 
 def feature_shards(dataset, feature_set):
@@ -173,8 +150,10 @@ def dataset_items_by_shard(dataset):
 
 @cache  # one listing of the videos folder instead of a glob per video and call
 def dataset_video_files(dataset):
-    """Each video's file, ROOT/videos/{id}.*, by id."""
-    return find_video_files(dataset_root(dataset) / "videos", dataset_item_ids(dataset))
+    """Each item's video file, ROOT/videos/{id}.*, by id (the layout's; where a missing clip is
+    listed as excluded, only the items that have one)."""
+    layout = open_layout(dataset_config(dataset)["kind"], dataset_root(dataset))
+    return layout.video_files(dataset_item_ids(dataset))
 
 
 def shell_options(option, values):
@@ -194,27 +173,30 @@ def extractor_input(extractor):
 
 
 def shard_input_files(wildcards):
-    """The files one shard reads: a rerun of the shard follows a change to any of them."""
-    cfg = dataset_config(wildcards.dataset)
-    ids = shard_item_ids(wildcards.dataset, wildcards.shard)
-    videos_dir = dataset_root(wildcards.dataset) / "videos"
-    if cfg["kind"] == "humor":
-        return humor_shard_inputs(wildcards.dataset, extractor_input(wildcards.extractor), ids)
-    if "demo" in cfg:
-        return [videos_dir / f"{item}.mp4" for item in ids]  # made by the demo rule
-    video_files = dataset_video_files(wildcards.dataset)
-    return [video_files[item] for item in ids]
-
-
-def humor_shard_inputs(dataset, input_kind, ids):
-    """The transcript, and the clips of the samples that have one (the others are listed as excluded)."""
+    """The files one shard reads: a rerun of the shard follows a change to any of them. Its
+    layout's transcript where the extractor's input depends on it, and, but for a text extractor,
+    its items' clips (a demo's as its rule makes them: see demo_outputs)."""
+    dataset = wildcards.dataset
+    layout = dataset_layout(dataset)
+    reads = extractor_input(wildcards.extractor)
+    ids = shard_item_ids(dataset, wildcards.shard)
     root = dataset_root(dataset)
-    transcript = [root / "language_sdk.pkl"]
-    if input_kind == "text":
+    transcript = [root / layout.TRANSCRIPT_FILE] if reads in layout.TRANSCRIPT_READS else []
+    if reads == "text":
         return transcript
     if "demo" in dataset_config(dataset):
-        return transcript + [root / "videos"]  # the demo rule's folder of clips
-    return transcript + [path for item in ids if (path := root / "videos" / f"{item}.mp4").is_file()]
+        return transcript + demo_video_outputs(dataset, ids)
+    video_files = dataset_video_files(dataset)
+    return transcript + [video_files[item] for item in ids if item in video_files]
+
+
+def demo_video_outputs(dataset, ids):
+    """The clips a demo rule writes for `ids`: one per item, or, where its layout lists an item
+    without a clip as excluded, the folder (which item has none is drawn from the demo's seed)."""
+    videos_dir = dataset_root(dataset) / "videos"
+    if dataset_layout(dataset).MISSING_VIDEO_EXCLUDES:
+        return [videos_dir]
+    return [videos_dir / f"{item}.mp4" for item in ids]
 
 
 def extractor_settings(wildcards):

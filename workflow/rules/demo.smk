@@ -4,19 +4,13 @@
 
 
 def demo_outputs(dataset):
-    root = dataset_root(dataset)
-    if dataset_config(dataset)["kind"] == "humor":
-        # which sample has no clip is drawn from the seed, so the clips are one folder
-        return {"labels": humor_release_files(dataset), "videos": directory(root / "videos")}
-    if dataset_config(dataset)["kind"] == "narrated":
-        return {
-            "videos": [root / "videos" / f"{video}.mp4" for video in dataset_item_ids(dataset)],
-            "labels": [root / CAPTIONS_FILE],
-        }
-    return {
-        "videos": [root / "videos" / f"{video}.mp4" for video in dataset_item_ids(dataset)],
-        "labels": segmentation_label_files(dataset),
-    }
+    """The demo's clips (see demo_video_outputs) and its layout's other files (labels, transcripts, splits)."""
+    ids = list(dataset_item_ids(dataset))
+    videos = demo_video_outputs(dataset, ids)
+    if dataset_layout(dataset).MISSING_VIDEO_EXCLUDES:
+        videos = directory(videos[0])  # one folder: which item has no clip is drawn from the seed
+    labels = dataset_layout(dataset).annotation_files(dataset_root(dataset), ids, dataset_config(dataset))
+    return {"videos": videos, "labels": labels}
 
 
 def demo_root_of(wildcards, output):
@@ -25,20 +19,9 @@ def demo_root_of(wildcards, output):
 
 
 def demo_command(dataset):
-    """The generator of the dataset's kind, with the demo's settings, as quoted shell words."""
+    """The generator of the dataset's layout (mmfeat.datasets.layouts), with the demo's settings, as quoted shell words."""
     cfg = dataset_config(dataset)
-    demo = cfg["demo"]
-    size = ["--size", *demo["size"], "--fps", demo["fps"], "--seed", demo["seed"]]
-    if cfg["kind"] == "humor":
-        words = ["make-demo-urfunny", *size, "--samples", demo["samples"],
-                 "--cue-flip-fraction", demo["cue_flip_fraction"]]
-    elif cfg["kind"] == "narrated":
-        words = ["make-demo-howto", *size, "--videos", demo["videos"], "--seconds", *demo["seconds"],
-                 "--shift-fraction", demo["shift_fraction"], "--chatter-fraction", demo["chatter_fraction"]]
-    else:
-        words = ["make-demo-salads", *size, "--videos", demo["videos"], "--frames", *demo["frames"],
-                 "--splits", cfg["splits"], "--damaged", demo["damaged"], "--unreadable", demo["unreadable"]]
-    return shlex.join(str(word) for word in words)
+    return shlex.join(demo_module(cfg["kind"]).demo_command(cfg))
 
 
 for demo_dataset in [name for name, cfg in config["datasets"].items() if "demo" in cfg]:

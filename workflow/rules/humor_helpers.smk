@@ -1,12 +1,9 @@
 # Helpers of the humour rules (humor.smk): each returns what its name says.
 
 
-HUMOR_RELEASE_FILES = ("data_folds.pkl", "language_sdk.pkl", "humor_label_sdk.pkl")
-
-
 def humor_release_files(dataset):
-    root = dataset_root(dataset)
-    return [root / name for name in HUMOR_RELEASE_FILES]
+    """The release's folds, transcripts and labels (the UR-FUNNY layout's files)."""
+    return dataset_layout(dataset).annotation_files(dataset_root(dataset), [], dataset_config(dataset))
 
 
 def humor_modalities(dataset):

@@ -8,13 +8,9 @@ LABEL_DIGEST = "results/{dataset}/labels.sha256"  # stands for every label file 
 
 @cache  # the demo rule and the label digest ask for the same list
 def segmentation_label_files(dataset):
-    """mapping.txt, the ground truth of every video and every split bundle."""
-    root = dataset_root(dataset)
-    return tuple(
-        [root / "mapping.txt"]
-        + [root / "groundTruth" / f"{video}.txt" for video in dataset_item_ids(dataset)]
-        + [root / "splits" / f"{part}.split{k}.bundle" for k in split_numbers(dataset) for part in ("train", "test")]
-    )
+    """mapping.txt, the ground truth of every video and every split bundle (the layout's files)."""
+    return tuple(dataset_layout(dataset).annotation_files(dataset_root(dataset), list(dataset_item_ids(dataset)),
+                                                          dataset_config(dataset)))
 
 
 def segmentation_feature_sets(dataset):
