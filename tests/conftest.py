@@ -42,7 +42,7 @@ def run_snakemake(workdir: Path, *arguments: str, config: dict | Path | None = N
     if isinstance(config, dict):
         config = write_config(workdir / "config.yaml", config)
     if config is not None:
-        arguments = ("--configfile", str(config), *arguments)
+        arguments = (*arguments, "--configfile", str(config))  # last: --configfile takes every word after it
     result = subprocess.run(snakemake_command(workdir, *arguments, python_options=python_options),
                             capture_output=True, text=True, timeout=timeout, **run_options)
     if check and result.returncode != 0:

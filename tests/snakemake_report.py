@@ -14,13 +14,11 @@ from __future__ import annotations
 import html
 import json
 import re
-import subprocess
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import run_snakemake
 
 
 @dataclass(frozen=True)
@@ -40,10 +38,7 @@ class SnakemakeReport:
 
 def build_snakemake_report(workdir: Path, config: Path, report_zip: Path) -> SnakemakeReport:
     """Run `snakemake --report REPORT_ZIP` in the run's workdir (no target: rule all) and read the zip."""
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(config), "--report", str(report_zip)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"snakemake --report failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    run_snakemake(workdir, "--report", str(report_zip), config=config)
     return read_snakemake_report(report_zip)
 
 

@@ -8,19 +8,16 @@ import json
 import pickle
 import re
 import shlex
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import TINY_HUMOR_CONFIG, run_snakemake
 
 from humor_synthetic import synthetic_modalities
 from mmfeat.humor.settings import ExperimentSettings, MLPSettings
 from mmfeat.humor.experiment import run_humor_experiment
 from mmfeat.reports.humor_report import write_humor_report
 
-REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {"features": {
     "text": {"extractor": "roberta-demo", "weights": {"kind": "random", "seed": 3}, "layers": 2},
     "audio": {"extractor": "wav2vec2-base", "weights": {"kind": "pretrained", "name": "facebook/wav2vec2-base"}},
@@ -199,17 +196,13 @@ def test_the_workflow_states_random_weights_that_the_report_then_warns_of(result
     (root / "humor_label_sdk.pkl").write_bytes(pickle.dumps({1: 1, 2: 0, 3: 1, 4: 0}))
     for sample in (1, 2, 3, 4):
         (root / "videos" / f"{sample}.mp4").write_bytes(b"never decoded by a dry run")
-    config = yaml.safe_load((REPO / "tests" / "configs" / "tiny-humor.yaml").read_text())
+    config = yaml.safe_load(TINY_HUMOR_CONFIG.read_text())
     dataset = config["datasets"].pop("tiny-funny")
     dataset.pop("demo")
     config["datasets"]["funny"] = {**dataset, "root": "data/funny", "reference_results": "urfunny"}
     assert "weights" not in config["extractors"]["wav2vec2-tiny"] and "weights" not in config["extractors"]["i3d-tiny"]
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    planned = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "--dry-run", "--printshellcmds",
-         "results/funny/report.md"], capture_output=True, text=True, timeout=300)
-    assert planned.returncode == 0, planned.stdout + planned.stderr
+    planned = run_snakemake(tmp_path, "--cores", "1", "--dry-run", "--printshellcmds", "results/funny/report.md",
+                            config=config)
     commands = [line for line in planned.stdout.splitlines() if "mmfeat humor-" in line]
     experiment = shlex.split(next(line for line in commands if "humor-experiment" in line).split(": ", 1)[1])
     report_command = next(line for line in commands if "humor-report" in line)

@@ -4,28 +4,22 @@ a failing job's error reaches the terminal, and a config without a demo has targ
 from __future__ import annotations
 
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from conftest import TINY_HUMOR_CONFIG, run_snakemake
 from test_dataset_checks import write_dataset
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 VIDEO_FRAMES = {"a": 60, "b": 80, "c": 70, "d": 50}
 
 
 def snakemake(workdir: Path, config: dict, *arguments: str) -> tuple[int, str]:
     """Exit status and the terminal's text (stdout and stderr) of snakemake run in `workdir`."""
-    config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    result = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(config_path),
-                             "--cores", "1", *arguments], capture_output=True, text=True, timeout=600)
+    result = run_snakemake(workdir, "--cores", "1", *arguments, config=config, check=False)
     return result.returncode, result.stdout + result.stderr
 
 
@@ -89,7 +83,7 @@ def test_a_humor_release_with_problems_and_on_problem_fail_stops_the_run_while_i
     (root / "humor_label_sdk.pkl").write_bytes(pickle.dumps({1: 1, 2: 0, 3: 1}))  # sample 4 has no label
     for sample in (1, 2, 3, 4):
         (root / "videos" / f"{sample}.mp4").write_bytes(b"never decoded by a dry run")
-    config = yaml.safe_load((REPO / "tests" / "configs" / "tiny-humor.yaml").read_text())
+    config = yaml.safe_load(TINY_HUMOR_CONFIG.read_text())
     dataset = config["datasets"].pop("tiny-funny")
     dataset.pop("demo")
     config["datasets"]["funny"] = {**dataset, "root": "data/funny", "on_problem": "fail"}

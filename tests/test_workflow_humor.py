@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import TINY_HUMOR_CONFIG, run_snakemake
 
 from mmfeat.features.store import FeatureStore
 from mmfeat.humor.features import load_modality_features
@@ -22,8 +20,6 @@ from snakemake_report import build_snakemake_report
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_HUMOR = REPO / "tests" / "configs" / "tiny-humor.yaml"
 TARGET = "results/tiny-funny/report.md"
 
 
@@ -31,13 +27,8 @@ TARGET = "results/tiny-funny/report.md"
 def humor_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny-humor")
     config = workdir / "tiny-humor.yaml"
-    shutil.copy(TINY_HUMOR, config)
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-                             "--directory", str(workdir), "--configfile", str(config), "--cores", "2", TARGET],
-                            capture_output=True, text=True, timeout=1200)
-    if result.returncode != 0:
-        logs = "\n".join(f"--- {path}\n{path.read_text()[-3000:]}" for path in workdir.glob("results/*/logs/**/*.log"))
-        pytest.fail(f"snakemake failed:\n{result.stderr[-5000:]}\n{logs}")
+    shutil.copy(TINY_HUMOR_CONFIG, config)
+    run_snakemake(workdir, "--cores", "2", TARGET, config=config)
     return workdir
 
 

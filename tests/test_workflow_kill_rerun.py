@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,11 +19,10 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from conftest import TINY_CONFIG, run_snakemake, snakemake_command
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
 SHARD = "results/tiny-salads/features/i3d-tiny/shard-0.h5"
 CHEAPER_EXTRACTOR = {"window": 9, "stride": 4}  # a quarter of tiny.yaml's I3D work; the job is the same
 
@@ -35,20 +33,19 @@ def _write_config(workdir: Path) -> None:
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
 
 
-def _snakemake_command(workdir: Path) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-            "--configfile", str(workdir / "tiny.yaml"), "--cores", "2", SHARD]
+def _snakemake_arguments(workdir: Path) -> list[str]:
+    return ["--configfile", str(workdir / "tiny.yaml"), "--cores", "2", SHARD]
 
 
 def _run_snakemake(workdir: Path) -> None:
-    result = subprocess.run(_snakemake_command(workdir), capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_snakemake(workdir, *_snakemake_arguments(workdir))
 
 
 def _kill_the_writer_once_it_writes(workdir: Path) -> Path:
     """Run snakemake, SIGKILL the extraction process as soon as its temporary shard exists; return that file."""
     features_dir = (workdir / SHARD).parent
-    run = subprocess.Popen(_snakemake_command(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(snakemake_command(workdir, *_snakemake_arguments(workdir)), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
         while not (temporaries := list(features_dir.glob(".shard-0.h5.*.tmp"))):

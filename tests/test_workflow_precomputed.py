@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from conftest import run_snakemake
 
 from mmfeat.features.store import FeatureStore
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 CLASSES = ["action_start", "stir", "pour", "action_end"]
 
 
@@ -55,12 +52,7 @@ def test_precomputed_features_are_imported_trained_on_and_reported(tmp_path):
                              "training": {"epochs": 25, "learning_rate": 0.003, "seed": 0,
                                           "sample_rate": 2, "device": "cpu"}}},
     }
-    config_path = tmp_path / "toy.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-                 str(tmp_path), "--configfile", str(config_path), "--cores", "2", "results/toy/report.md"]
-    result = subprocess.run(snakemake, capture_output=True, text=True, timeout=1800)  # a bound, not a timing
-    assert result.returncode == 0, result.stderr[-5000:]
+    run_snakemake(tmp_path, "--cores", "2", "results/toy/report.md", config=config)
 
     store = FeatureStore(tmp_path / "results/toy/features/precomputed")
     assert sorted(store.videos()) == [f"vid-{n}" for n in range(6)]
@@ -87,6 +79,5 @@ def test_precomputed_features_are_imported_trained_on_and_reported(tmp_path):
     shutil.copy(root / "features" / "vid-5.npy", root / "features" / "vid-6.npy")
     with open(root / "splits" / "train.split1.bundle", "a") as bundle:
         bundle.write("vid-6.txt\n")
-    dry_run = subprocess.run([*snakemake, "--dry-run"], capture_output=True, text=True, timeout=300)
-    assert dry_run.returncode == 0, dry_run.stderr[-3000:]
+    dry_run = run_snakemake(tmp_path, "--cores", "2", "results/toy/report.md", "--dry-run", config=config)
     assert re.search(r"^import_shard\s+1$", dry_run.stdout, re.MULTILINE), dry_run.stdout[-3000:]

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO_ROOT, TINY_CONFIG, run_snakemake
 
 from mmfeat.datasets.mstcn_files import read_bundle, read_prediction_file
 from mmfeat.features.store import FeatureStore
@@ -24,23 +23,10 @@ from snakemake_report import build_snakemake_report
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-
-
-def snakemake(workdir: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *arguments],
-                            capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        logs = "\n".join(f"--- {path}\n{path.read_text()[-3000:]}" for path in workdir.glob("results/*/logs/**/*.log"))
-        pytest.fail(f"snakemake {' '.join(arguments)} failed:\n{result.stderr[-6000:]}\n{logs}")
-    return result
-
 
 def planned_jobs(workdir: Path, config: Path) -> dict[str, int]:
     """Rule -> job count of what a run would do now (a dry run's job stats)."""
-    result = snakemake(workdir, "--configfile", str(config), "--dry-run", "--cores", "1", "results/tiny-salads/report.md")
+    result = run_snakemake(workdir, "--dry-run", "--cores", "1", "results/tiny-salads/report.md", config=config)
     stats = {}
     for line in result.stdout.splitlines():
         match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
@@ -54,7 +40,7 @@ def demo_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny-run")
     config = workdir / "tiny.yaml"
     shutil.copy(TINY_CONFIG, config)
-    snakemake(workdir, "--configfile", str(config), "--cores", "2", "results/tiny-salads/report.md")
+    run_snakemake(workdir, "--cores", "2", "results/tiny-salads/report.md", config=config)
     return workdir, config
 
 
@@ -190,7 +176,7 @@ def test_list_changes_lists_nothing_when_nothing_changed(demo_run, change):
     """`snakemake -R $(snakemake --list-changes params)` must rerun nothing on an unchanged config
     (Snakemake 9 alone lists every output for params: mmfeat.snakemake_list_changes)."""
     workdir, config = demo_run
-    result = snakemake(workdir, "--configfile", str(config), "--list-changes", change, "results/tiny-salads/report.md")
+    result = run_snakemake(workdir, "--list-changes", change, "results/tiny-salads/report.md", config=config)
     assert result.stdout.strip() == "", result.stdout[-3000:]
 
 
@@ -239,15 +225,15 @@ def test_a_config_typo_fails_before_any_job_with_the_key_path(tmp_path):
     broken["extractors"]["i3d-tiny"]["strid"] = 2
     config = tmp_path / "broken.yaml"
     config.write_text(yaml.safe_dump(broken))
-    result = snakemake(tmp_path, "--configfile", str(config), "--dry-run", "--cores", "1", check=False)
+    result = run_snakemake(tmp_path, "--dry-run", "--cores", "1", config=config, check=False)
     assert result.returncode != 0
     assert "extractors.i3d-tiny: Additional properties are not allowed ('strid'" in result.stderr + result.stdout
     assert not (tmp_path / "results").exists()
 
 
 def test_a_missing_dataset_root_names_the_path_and_the_readme(tmp_path):
-    result = snakemake(tmp_path, "--configfile", str(REPO / "config.yaml"), "--dry-run", "--cores", "1",
-                       "results/50salads/report.md", check=False)
+    result = run_snakemake(tmp_path, "--dry-run", "--cores", "1", "results/50salads/report.md",
+                           config=REPO_ROOT / "config.yaml", check=False)
     output = result.stderr + result.stdout
     assert result.returncode != 0
     assert "data/50salads does not exist" in output
@@ -257,18 +243,15 @@ def test_a_missing_dataset_root_names_the_path_and_the_readme(tmp_path):
 def test_planning_imports_no_model_library(tmp_path):
     """Snakemake plans again on every invocation and inside every cluster job: the rules' helpers
     read what they need of an extractor kind without torch (1.9 s to import here)."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-                             "--directory", str(tmp_path), "--configfile", str(TINY_CONFIG), "--dry-run", "--cores", "1",
-                             "results/tiny-salads/report.md"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_snakemake(tmp_path, "--dry-run", "--cores", "1", "results/tiny-salads/report.md", config=TINY_CONFIG,
+                           python_options=("-X", "importtime"))
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert "zero_shot_split" in result.stdout  # the S3D and I3D rules were planned
     assert not imported & {"torch", "h5py", "cv2", "decord", "transformers"}
 
 
 def test_snakemake_lint_passes():
-    result = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_snakemake(REPO_ROOT, "--lint")  # fails the test on a finding, showing it
 
 
 def test_a_real_layout_dataset_finds_its_videos_by_extension(demo_run, tmp_path):
@@ -280,8 +263,7 @@ def test_a_real_layout_dataset_finds_its_videos_by_extension(demo_run, tmp_path)
     real["datasets"]["users-salads"] = dataset
     real_config = tmp_path / "real.yaml"
     real_config.write_text(yaml.safe_dump(real))
-    result = snakemake(workdir, "--configfile", str(real_config), "--dry-run", "--cores", "1",
-                       "results/users-salads/report.md")
+    result = run_snakemake(workdir, "--dry-run", "--cores", "1", "results/users-salads/report.md", config=real_config)
     # i3d and s3d, 2 shards each
     assert re.search(r"^extract_shard\s+4$", result.stdout, re.MULTILINE), result.stdout[-3000:]
     assert "results/tiny-salads/dataset/videos/rgb-01-1.mp4" in result.stdout

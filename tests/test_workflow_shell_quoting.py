@@ -10,9 +10,10 @@ The runs through the workflow are in tests/test_workflow_user_dataset.py.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-RULES_DIR = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+from conftest import REPO_ROOT
+
+RULES_DIR = REPO_ROOT / "workflow" / "rules"
 BARE_FIELDS = {"threads", "log"}
 # params holding a string of options or words, each quoted by the helper that builds it
 QUOTED_BY_HELPER = {"params.item_arguments", "params.exclude", "params.background", "params.modalities",

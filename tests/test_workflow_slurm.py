@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO_ROOT, TINY_CONFIG, run_snakemake
 
 from local_slurm import FAKE_GPU_MODEL, PARTITION, LocalSlurm, missing_requirements
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
 TARGET = "results/tiny-salads/report.md"
-SLURM_PROFILE = REPO / "profiles" / "slurm"
-LOCAL_PROFILE = REPO / "profiles" / "local"
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+SLURM_PROFILE = REPO_ROOT / "profiles" / "slurm"
+LOCAL_PROFILE = REPO_ROOT / "profiles" / "local"
 CPU_RULES = {"make_demo_tiny-salads", "train_asformer", "predict_asformer", "evaluate_split", "segmentation_report"}
 RUN_TIMEOUT = 1200  # seconds; the run took 6 minutes on 2 cores shared with other work
 
@@ -43,10 +40,7 @@ def tiny_i3d_config(directory: Path) -> Path:
 
 def dry_run_resources(workdir: Path, *arguments: str) -> dict[str, list[dict[str, str]]]:
     """Rule -> the resources of each of its jobs, as a dry run of the tiny config prints them."""
-    result = subprocess.run([*SNAKEMAKE, TARGET, "--directory", str(workdir), "--configfile",
-                             str(tiny_i3d_config(workdir)),
-                             "--dry-run", *arguments], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = run_snakemake(workdir, TARGET, "--dry-run", *arguments, config=tiny_i3d_config(workdir))
     jobs: dict[str, list[dict[str, str]]] = {}
     rule = None
     for line in result.stdout.splitlines():
@@ -141,10 +135,9 @@ def slurm_run(slurm_cluster, tmp_path_factory):
     profile = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
     (override / "config.yaml").write_text(yaml.safe_dump(cluster_override(profile)))
     # cwd: the plugin puts its logs under the directory snakemake starts in
-    result = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--profile", str(SLURM_PROFILE),
-                             "--profile", str(override), TARGET, "--configfile", str(tiny_i3d_config(workdir))],
-                            cwd=workdir, env=slurm_cluster.environment(), capture_output=True, text=True,
-                            timeout=RUN_TIMEOUT)
+    result = run_snakemake(workdir, "--profile", str(SLURM_PROFILE), "--profile", str(override), TARGET,
+                           config=tiny_i3d_config(workdir), check=False, timeout=RUN_TIMEOUT, cwd=workdir,
+                           env=slurm_cluster.environment())
     if result.returncode != 0:
         logs = "\n".join(f"--- {path}\n{path.read_text()[-2000:]}"
                          for path in sorted(workdir.glob(".snakemake/slurm_logs/**/*.log")))

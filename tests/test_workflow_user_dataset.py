@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from conftest import run_snakemake
 from test_dataset_checks import write_dataset
 
 from mmfeat.datasets.mstcn_files import read_bundle, read_frame_labels, read_prediction_file
@@ -29,7 +29,6 @@ from mmfeat.humor.features import load_modality_features
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 SALADS_ROOT = "my data/set 1"
 FUNNY_ROOT = "my data/set 1"
 SPACED_ID = "vidéo 01"
@@ -37,21 +36,6 @@ SPACED_ID = "vidéo 01"
 TINY_I3D = {"kind": "i3d", "window": 5, "resize_short": 32, "crop": 32, "stride": 2, "device": "cpu"}
 TINY_ASFORMER = {"kind": "asformer", "num_layers": 4, "num_f_maps": 16,
                  "training": {"epochs": 2, "seed": 0, "sample_rate": 1, "device": "cpu"}}
-
-
-def run_snakemake(workdir: Path, config: dict, target: str) -> subprocess.CompletedProcess:
-    config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    return subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-                           "--directory", str(workdir), "--configfile", str(config_path), "--cores", "2", target],
-                          capture_output=True, text=True, timeout=1200)
-
-
-def snakemake(workdir: Path, config: dict, target: str) -> None:
-    result = run_snakemake(workdir, config, target)
-    if result.returncode != 0:
-        logs = "\n".join(f"--- {path}\n{path.read_text()[-3000:]}" for path in workdir.glob("results/*/logs/**/*.log"))
-        pytest.fail(f"snakemake {target} failed:\n{result.stderr[-6000:]}\n{logs}")
 
 
 def make_demo(kind: str, root: Path, *arguments: str) -> dict:
@@ -74,7 +58,7 @@ def salads_run(tmp_path_factory):
         "extractors": {"i3d-tiny": TINY_I3D},
         "models": {"asformer-tiny": TINY_ASFORMER},
     }
-    snakemake(workdir, config, "results/salads/report.md")
+    run_snakemake(workdir, "--cores", "2", "results/salads/report.md", config=config)
     return workdir
 
 
@@ -93,7 +77,7 @@ def funny_run(tmp_path_factory):
         # the two modalities read from the clips; text reads the transcript only (tests/test_workflow_humor.py)
         "extractors": {"wav2vec2-tiny": {"kind": "wav2vec2", "device": "cpu"}, "i3d-tiny": {**TINY_I3D, "stride": 6}},
     }
-    snakemake(workdir, config, "results/funny/report.md")
+    run_snakemake(workdir, "--cores", "2", "results/funny/report.md", config=config)
     return workdir
 
 
@@ -186,7 +170,8 @@ def test_a_failing_job_on_a_root_with_spaces_shows_the_end_of_its_log(tmp_path):
         "extractors": {},
         "models": {"asformer-tiny": TINY_ASFORMER},
     }
-    result = run_snakemake(tmp_path, config, "results/toy/features/precomputed/shard-0.h5")
+    result = run_snakemake(tmp_path, "--cores", "2", "results/toy/features/precomputed/shard-0.h5", config=config,
+                           check=False)
     assert result.returncode != 0
     terminal = result.stdout + result.stderr
     assert "the last lines of results/toy/logs/features/precomputed/shard-0.log:" in terminal, terminal[-3000:]
