@@ -175,7 +175,7 @@ def extractor_input(extractor):
 def shard_input_files(wildcards):
     """The files one shard reads: a rerun of the shard follows a change to any of them. Its
     layout's transcript where the extractor's input depends on it, and, but for a text extractor,
-    its items' clips (a demo's as its rule makes them: see demo_outputs)."""
+    its items' clips (a demo's as demo_video_outputs names them)."""
     dataset = wildcards.dataset
     layout = dataset_layout(dataset)
     reads = extractor_input(wildcards.extractor)
@@ -191,8 +191,8 @@ def shard_input_files(wildcards):
 
 
 def demo_video_outputs(dataset, ids):
-    """The clips a demo rule writes for `ids`: one per item, or, where its layout lists an item
-    without a clip as excluded, the folder (which item has none is drawn from the demo's seed)."""
+    """The clips the demo's generator writes for `ids`, one per item; or, where its layout lists an
+    item without a clip as excluded, their folder (which item has none is drawn from the seed)."""
     videos_dir = dataset_root(dataset) / "videos"
     if dataset_layout(dataset).MISSING_VIDEO_EXCLUDES:
         return [videos_dir]
