@@ -33,6 +33,8 @@ include: "workflow/rules/segmentation_helpers.smk"
 include: "workflow/rules/segmentation.smk"
 include: "workflow/rules/humor_helpers.smk"
 include: "workflow/rules/humor.smk"
+include: "workflow/rules/pretraining_helpers.smk"
+include: "workflow/rules/pretraining.smk"
 include: "workflow/rules/demo.smk"
 
 

@@ -147,10 +147,9 @@ def _cross_reference_problems(config: dict) -> list[str]:
             continue
         if dataset["kind"] == "narrated":
             problems += _narrated_feature_problems(config, where, dataset)
+            problems += _pretraining_problems(config, where, dataset)
             continue
-        if dataset["model"] not in config["models"]:
-            problems.append(f"{where}.model: no model named {dataset['model']!r} under `models` "
-                            f"(known: {', '.join(sorted(config['models'])) or 'none'})")
+        problems += _model_problems(config, f"{where}.model", dataset["model"], "asformer")
         problems += _feature_problems(config, where, dataset)
         low, high = dataset.get("demo", {}).get("frames", [1, 1])
         if low > high:
@@ -202,6 +201,26 @@ def _narrated_feature_problems(config: dict, where: str, dataset: dict) -> list[
         problems.append(f"{where}.features.video: extractor {features['video']!r} must make one row per second "
                         f"(step_seconds: 1 and no step_frames), as the narrated layout's rows are seconds")
     return problems
+
+
+def _pretraining_problems(config: dict, where: str, dataset: dict) -> list[str]:
+    """A pretrained narrated dataset names a videoclip model, and the audio features its objectives read."""
+    if "model" not in dataset:
+        return []
+    problems = _model_problems(config, f"{where}.model", dataset["model"], "videoclip")
+    if dataset["pretraining"]["objectives"]["weights"]["video_audio_nce"] > 0 and "audio" not in dataset["features"]:
+        problems.append(f"{where}.pretraining.objectives.weights.video_audio_nce: the video-audio objective needs "
+                        f"audio features; name a wav2vec2 extractor under {where}.features.audio, or set it to 0")
+    return problems
+
+
+def _model_problems(config: dict, where: str, name: str, kind: str) -> list[str]:
+    models = config["models"]
+    if name not in models:
+        return [f"{where}: no model named {name!r} under `models` (known: {', '.join(sorted(models)) or 'none'})"]
+    if models[name]["kind"] != kind:
+        return [f"{where}: model {name!r} is of kind {models[name]['kind']!r}; this needs one of kind {kind}"]
+    return []
 
 
 def _extractor_problems(config: dict, where: str, name: str, kinds: tuple[str, ...]) -> list[str]:
