@@ -50,7 +50,7 @@ def test_precomputed_features_are_imported_trained_on_and_reported(tmp_path):
         "extractors": {},
         "models": {"small": {"kind": "asformer", "num_layers": 4, "num_f_maps": 32,
                              "training": {"epochs": 25, "learning_rate": 0.003, "seed": 0,
-                                          "sample_rate": 2, "device": "cpu"}}},
+                                          "sample_rate": 2, "device": "cpu", "threads": 1}}},
     }
     run_snakemake(tmp_path, "--cores", "2", "results/toy/report.md", config=config)
 

@@ -35,7 +35,7 @@ SPACED_ID = "vidéo 01"
 # the extractors and the model at the tiny sizes of tests/configs/tiny*.yaml: the datasets are what is minimal
 TINY_I3D = {"kind": "i3d", "window": 5, "resize_short": 32, "crop": 32, "stride": 2, "device": "cpu"}
 TINY_ASFORMER = {"kind": "asformer", "num_layers": 4, "num_f_maps": 16,
-                 "training": {"epochs": 2, "seed": 0, "sample_rate": 1, "device": "cpu"}}
+                 "training": {"epochs": 2, "seed": 0, "sample_rate": 1, "device": "cpu", "threads": 1}}
 
 
 def make_demo(kind: str, root: Path, *arguments: str) -> dict:
