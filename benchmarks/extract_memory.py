@@ -106,9 +106,9 @@ def run_extraction(dataset_root: Path, video_id: str | None, shard_path: Path,
         sys.executable, "-m", "mmfeat", "extract-features",
         "--dataset-root", str(dataset_root),
         "--output", str(shard_path),
-        "--extractor", "bench",
-        "--settings", json.dumps({**settings, "dtype": "float16"}),
-        "--backend", backend, "--on-unreadable", "fail",
+        "--extractor-name", "bench",
+        "--extractor", json.dumps({**settings, "dtype": "float16"}),
+        "--decode", json.dumps({"backend": backend, "on_unreadable": "fail"}),
     ]  # fmt: skip
     if video_id is not None:
         command[4:4] = ["--item", video_id]

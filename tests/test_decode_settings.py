@@ -44,8 +44,8 @@ def test_extract_features_passes_on_damaged_to_the_pyav_decoder(tmp_path):
     shard_path = tmp_path / "shard-0.h5"
     assert mmfeat_main([
         "extract-features", "--dataset-root", str(tmp_path), "--item", "take", "--output", str(shard_path),
-        "--extractor", "i3d_tiny", "--settings", json.dumps(TINY_SETTINGS), "--backend", "pyav",
-        "--on-unreadable", "fail", "--on-damaged", "skip_until_keyframe",
+        "--extractor-name", "i3d_tiny", "--extractor", json.dumps(TINY_SETTINGS),
+        "--decode", json.dumps({"backend": "pyav", "on_damaged": "skip_until_keyframe"}),
     ]) == 0
     store = FeatureStore(shard_path)
     record = store.decode_records()["take"]

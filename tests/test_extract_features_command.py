@@ -59,8 +59,8 @@ def extract_arguments(dataset_root: Path, output: Path, videos: list[str], on_un
     video_arguments = [argument for video in videos for argument in ("--item", video)]
     return [
         "extract-features", "--dataset-root", str(dataset_root), *video_arguments, "--output", str(output),
-        "--extractor", "i3d_tiny", "--settings", json.dumps(TINY_SETTINGS), "--backend", "decord",
-        "--on-unreadable", on_unreadable,
+        "--extractor-name", "i3d_tiny", "--extractor", json.dumps(TINY_SETTINGS),
+        "--decode", json.dumps({"backend": "decord", "on_unreadable": on_unreadable}),
     ]  # fmt: skip
 
 
@@ -140,12 +140,12 @@ def test_bad_input_fails_before_any_work_naming_the_problem(dataset_root, tmp_pa
     assert "'take-z'" in error and str(dataset_root) in error
 
     arguments = extract_arguments(dataset_root, output, ["take-a"])
-    arguments[arguments.index("--settings") + 1] = json.dumps({"kind": "i3d", "crops": 32})
+    arguments[arguments.index("--extractor") + 1] = json.dumps({"kind": "i3d", "crops": 32})
     assert mmfeat_main(arguments) == 2
     error = capsys.readouterr().err
-    assert "--settings is invalid" in error and "('crops' was unexpected)" in error
+    assert "--extractor is invalid" in error and "('crops' was unexpected)" in error
 
-    arguments[arguments.index("--settings") + 1] = json.dumps({"kind": "c3d"})
+    arguments[arguments.index("--extractor") + 1] = json.dumps({"kind": "c3d"})
     assert mmfeat_main(arguments) == 2
     assert "unknown extractor kind 'c3d'; the known kinds are ['i3d'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

@@ -87,7 +87,8 @@ def read_only_folder(tmp_path):
 def _extract(dataset_root: Path, output: Path) -> subprocess.CompletedProcess:
     items = [argument for video in VIDEOS for argument in ("--item", video)]
     arguments = ["extract-features", "--dataset-root", str(dataset_root), *items, "--output", str(output),
-                 "--extractor", "i3d_tiny", "--settings", json.dumps(TINY_SETTINGS), "--backend", "opencv"]
+                 "--extractor-name", "i3d_tiny", "--extractor", json.dumps(TINY_SETTINGS),
+                 "--decode", json.dumps({"backend": "opencv"})]
     return subprocess.run([str(MMFEAT), *arguments], capture_output=True, text=True, timeout=300)
 
 

@@ -46,7 +46,7 @@ def narrated_root(tmp_path_factory) -> Path:
 
 def extract(root: Path, output: Path, name: str, settings: dict) -> FeatureStore:
     arguments = ["extract-features", "--dataset-root", str(root), "--dataset-kind", "narrated",
-                 "--output", str(output), "--extractor", name, "--settings", json.dumps(settings)]
+                 "--output", str(output), "--extractor-name", name, "--extractor", json.dumps(settings)]
     for video_id in CLIP_FRAMES:
         arguments += ["--item", video_id]
     assert mmfeat_main(arguments) == 0

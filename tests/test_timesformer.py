@@ -297,8 +297,8 @@ def test_extract_features_runs_timesformer_from_its_config_entry(tmp_path):
     settings = {"kind": "timesformer", "fps": None, "step_frames": 3, "device": "cpu"}
     result = subprocess.run(
         [str(Path(sys.executable).with_name("mmfeat")), "extract-features", "--dataset-root", str(root),
-         "--item", "take", "--output", str(shard_path), "--extractor", "tsf", "--settings", json.dumps(settings),
-         "--backend", "pyav"],
+         "--item", "take", "--output", str(shard_path), "--extractor-name", "tsf",
+         "--extractor", json.dumps(settings), "--decode", json.dumps({"backend": "pyav"})],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr

@@ -1,9 +1,12 @@
 """`mmfeat extract-features`: read a dataset's items and store their features in one HDF5 shard.
 
     mmfeat extract-features --dataset-root data/50salads --item rgb-01-1 --item rgb-02-1 \\
-        --output results/50salads/features/i3d/shard-0.h5 --extractor i3d \\
-        --settings '{"kind": "i3d", "weights": "models/I3D_8x8_R50.pyth"}' \\
-        --backend decord --on-unreadable fail --on-damaged skip
+        --output results/50salads/features/i3d/shard-0.h5 --extractor-name i3d \\
+        --extractor '{"kind": "i3d", "weights": "models/I3D_8x8_R50.pyth"}' \\
+        --decode '{"backend": "decord", "on_unreadable": "fail"}'
+
+`--extractor` and `--decode` carry config entries, as in config.yaml; what an
+entry leaves out is filled in from the schema (mmfeat/config/schema.yaml).
 
 The extractor's `kind` picks its module in the registry
 (`mmfeat.features.extractors`), and its registry facts say what is read per item: a
@@ -26,7 +29,6 @@ import time
 from mmfeat.commands.json_arguments import json_object
 from mmfeat.errors import UserError
 from mmfeat.datasets.layouts import layout_kinds
-from mmfeat.video.decode import BACKENDS, ON_DAMAGED
 
 NAME = "extract-features"
 HELP = "Extract features from a dataset's items into one HDF5 feature shard."
@@ -38,36 +40,22 @@ ON_UNREADABLE_CONFIG_KEY = "decode.on_unreadable"  # what a user changes, named 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of the subcommand."""
-    parser.add_argument("--dataset-root", required=True, metavar="ROOT", help="the dataset; videos in ROOT/videos")
+    parser.add_argument("--dataset-root", required=True, help="the dataset; videos in its videos/ folder")
     parser.add_argument("--dataset-kind", choices=layout_kinds(), default="segmentation",
                         help="the dataset's layout: which reader gives a sample's transcript or audio segments "
                         "(default: segmentation)")
     parser.add_argument(
         "--item", action="append", default=[], metavar="ID", help="a video or sample id; repeat for each (none: empty shard)"
     )
-    parser.add_argument("--output", required=True, metavar="SHARD.h5", help="the shard to write")
-    parser.add_argument("--extractor", required=True, metavar="NAME", help="the extractor's name, stored as provenance")
-    parser.add_argument(
-        "--settings",
-        required=True,
-        metavar="JSON",
-        help='the extractor\'s config entry as a JSON object, e.g. \'{"kind": "i3d", "stride": 2}\'',
-    )
-    parser.add_argument("--backend", choices=BACKENDS, default="opencv",
-                        help="video decoder (default: opencv, as in the workflow schema)")
-    parser.add_argument(
-        "--on-unreadable",
-        choices=("fail", "skip"),
-        default="fail",
-        help="an item that cannot be read fails the job, or is listed as excluded and skipped (default: fail)",
-    )
-    parser.add_argument(
-        "--on-damaged",
-        choices=ON_DAMAGED,
-        default="skip",
-        help="pyav backend: drop only a damaged frame and flag the frames decoded from it (skip, default), "
-        "or drop those too up to the next keyframe (skip_until_keyframe)",
-    )
+    parser.add_argument("--output", required=True, help="the HDF5 shard to write")
+    parser.add_argument("--extractor-name", required=True, metavar="NAME",
+                        help="the extractor's name under `extractors` in the config, stored as provenance")
+    parser.add_argument("--extractor", required=True, metavar="JSON",
+                        help='the extractor\'s config entry, e.g. \'{"kind": "i3d", "stride": 2}\'; the schema '
+                        "fills in what it leaves out")
+    parser.add_argument("--decode", metavar="JSON",
+                        help='the dataset\'s `decode` entry, e.g. \'{"backend": "pyav", "on_unreadable": "skip"}\'; '
+                        "the schema fills in what it leaves out (default: all of it)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,14 +68,16 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.features.inputs import ItemSource, UnreadableInputError, open_item, progress_interval
     from mmfeat.features.provenance import package_versions
     from mmfeat.features.store import ShardWriter
+    from mmfeat.workflow_config import with_defaults
 
     # its keys are checked by the registry against the schema
-    entry = complete_entry(json_object(args.settings, "--settings"), source="--settings")
+    entry = complete_entry(json_object(args.extractor, "--extractor"), source="--extractor")
+    decode = with_defaults("decode", json_object(args.decode, "--decode") if args.decode else {}, source="--decode")
     extractor = extractor_module(entry["kind"])
     reads = kind_facts(entry["kind"]).input  # "video", "audio" or "text" per item
     settings = extractor.Settings.from_dict(entry)
-    source = ItemSource(root=args.dataset_root, kind=args.dataset_kind, backend=args.backend,
-                        on_damaged=args.on_damaged)
+    source = ItemSource(root=args.dataset_root, kind=args.dataset_kind, backend=decode["backend"],
+                        on_damaged=decode["on_damaged"])
     if not source.layout_class.MISSING_VIDEO_EXCLUDES:  # where it does, an item without a clip is listed
         # every file is found before the (slow) model is built, so a wrong id fails at once
         source.locate_videos(args.item)
@@ -95,14 +85,14 @@ def run(args: argparse.Namespace) -> int:
     if weights_identity.get("kind") == "random":
         log.warning("%s (%s) has randomly initialised weights (seed %s): its features are random projections, "
                     "not comparable with published results; set `weights` in its config entry for the released "
-                    "ones", args.extractor, entry["kind"], weights_identity.get("seed"))
+                    "ones", args.extractor_name, entry["kind"], weights_identity.get("seed"))
     provenance = {
         "weights": weights_identity,
         "device": str(resolve_device(settings.device)),
         "compute_dtype": _compute_dtype(model),  # float16 for I3D on a GPU
-        "versions": package_versions(decoder_backend=args.backend if reads == "video" else None),
+        "versions": package_versions(decoder_backend=decode["backend"] if reads == "video" else None),
     }
-    with ShardWriter(args.output, args.extractor, settings.to_dict(), dtype=entry["dtype"]) as shard:
+    with ShardWriter(args.output, args.extractor_name, settings.to_dict(), dtype=entry["dtype"]) as shard:
         for item_id in tqdm(args.item, desc="items", unit="item", mininterval=progress_interval()):
             started = time.perf_counter()
             try:
@@ -116,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
                         shard.add_extracted(item_id, extracted, attrs)
                         shape = extracted.features.shape
             except UnreadableInputError as error:
-                if args.on_unreadable == "fail":
+                if decode["on_unreadable"] == "fail":
                     raise UserError(f"{error} (set {ON_UNREADABLE_CONFIG_KEY}: skip in the dataset's config, "
-                                    f"or --on-unreadable skip, to go on without it)") from error
+                                    """or --decode '{"on_unreadable": "skip"}', to go on without it)""") from error
                 log.warning("skipping %s: %s", item_id, error)
                 shard.exclude_video(item_id, str(error))
                 continue

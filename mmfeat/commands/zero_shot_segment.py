@@ -1,14 +1,17 @@
 """mmfeat zero-shot-segment: segment a split's test videos from action names alone, with S3D's two towers.
 
     mmfeat zero-shot-segment --dataset-root ROOT --features results/D/features/s3d/shard-*.h5 --split 1 \\
-        --settings '{"kind": "s3d", "weights": "models/s3d_howto100m.pth", "vocabulary": "models/s3d_dict.npy"}' \\
-        --prompt "{label}" --exclude action_start --exclude action_end --max-length-mismatch 0.05 \\
-        --predictions DIR --evaluated-bundle test.bundle --alignment-report alignment.json
+        --extractor '{"kind": "s3d", "weights": "models/s3d_howto100m.pth", "vocabulary": "models/s3d_dict.npy"}' \\
+        --zero-shot '{"extractor": "s3d", "exclude": ["action_start", "action_end"]}' \\
+        --max-length-mismatch 0.05 --predictions DIR --evaluated-bundle test.bundle --alignment-report alignment.json
 
-Each action name (`cut_tomato` -> "cut tomato", put into --prompt) is embedded
-by the text tower of the extractor the features were made with; each stored
-window's joint video embedding takes the action of highest cosine similarity,
-never an --exclude'd one; every label frame takes the nearest window's action.
+`--extractor` and `--zero-shot` are the config's entries (the extractor's, the
+dataset's `zero_shot`); what they leave out, and --alignment, come from the
+schema's defaults (mmfeat/config/schema.yaml).
+Each action name (`cut_tomato` -> "cut tomato", put into the entry's prompt) is
+embedded by the text tower of the extractor the features were made with; each
+stored window's joint video embedding takes the action of highest cosine
+similarity, never an excluded one; every label frame takes the nearest window's action.
 Nothing is trained, so the split only chooses which videos are evaluated: the
 same test videos as the trained models', for a like-for-like row in the report.
 A test video whose length differs from its ground truth's beyond
@@ -36,11 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset-root", required=True, help="dataset in the MS-TCN layout")
     parser.add_argument("--features", required=True, nargs="+", help="the S3D extractor's HDF5 shards")
     parser.add_argument("--split", required=True, type=int, help="k of splits/test.split{k}.bundle")
-    parser.add_argument("--settings", required=True, help="the S3D extractor's config entry as JSON")
-    parser.add_argument("--prompt", default="{label}", help="text template for each action name (default: {label})")
-    parser.add_argument("--exclude", action="append", default=[], metavar="LABEL",
-                        help="a label never predicted; repeat for each")
-    parser.add_argument("--alignment", default="back", choices=POLICIES)
+    parser.add_argument("--extractor", required=True, metavar="JSON",
+                        help="the config entry of the extractor the features were made with (kind s3d)")
+    parser.add_argument("--zero-shot", required=True, metavar="JSON",
+                        help='the dataset\'s `zero_shot` entry: {"extractor": NAME, "prompt": ..., "exclude": [...]}')
+    parser.add_argument("--alignment", choices=POLICIES,
+                        help="where frames are cut when features and labels differ (default: the schema's)")
     parser.add_argument("--max-length-mismatch", required=True, type=float, metavar="FRACTION",
                         help="largest difference between a video's and its labels' frame counts, as a fraction of "
                              "the label frames (differences of a few frames always pass)")
@@ -59,27 +63,30 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.features.store import FeatureStore
     from mmfeat.segmentation.zero_shot import class_prompts, zero_shot_row_labels
     from mmfeat.training.segmentation_data import load_sequences, require_lengths_within
+    from mmfeat.workflow_config import schema_defaults, with_defaults
 
+    zero_shot = with_defaults("zero_shot", json_object(args.zero_shot, "--zero-shot"), source="--zero-shot")
+    alignment = args.alignment or schema_defaults("segmentation_dataset")["alignment"]
     dataset = SegmentationDataset(args.dataset_root)
     class_names = dataset.class_names
-    unknown = sorted(set(args.exclude) - set(class_names))
+    unknown = sorted(set(zero_shot["exclude"]) - set(class_names))
     if unknown:
-        raise UserError(f"--exclude {unknown}: not labels of {dataset.mapping_path}")
-    excluded = {class_names.index(label) for label in args.exclude}
+        raise UserError(f"--zero-shot's exclude {unknown}: not labels of {dataset.mapping_path}")
+    excluded = {class_names.index(label) for label in zero_shot["exclude"]}
 
-    entry = complete_entry(json_object(args.settings, "--settings"), source="--settings")
+    entry = complete_entry(json_object(args.extractor, "--extractor"), source="--extractor")
     extractor = extractor_module(entry["kind"])
     model, weights_identity = extractor.build(extractor.Settings.from_dict(entry))
     if not hasattr(model, "embed_text"):
         raise UserError(f"extractor kind {entry['kind']!r} has no text tower; zero-shot needs an s3d extractor")
-    prompts = class_prompts(class_names, args.prompt)
+    prompts = class_prompts(class_names, zero_shot["prompt"])
     with torch.inference_mode():
         text_embeddings = model.embed_text(prompts).float().cpu().numpy()
     log.info("embedded %d action names with %s weights, e.g. %r", len(prompts), weights_identity["kind"], prompts[0])
 
     store = FeatureStore(args.features)
     test_ids = dataset.split_video_ids("test", args.split)
-    sequences, left_out = load_sequences(dataset, store, test_ids, args.alignment, sample_rate=1,
+    sequences, left_out = load_sequences(dataset, store, test_ids, alignment, sample_rate=1,
                                          output=VIDEO_EMBEDDING)
     require_lengths_within(sequences, dataset, args.max_length_mismatch, f"test videos of split {args.split}")
     labels_by_video = {}
@@ -88,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         per_frame = fill_to_label_rate(row_labels, sequence.label_indices, sequence.alignment.label_frames,
                                        fill="nearest")
         labels_by_video[sequence.video_id] = [class_names[index] for index in per_frame]
-    publish_split_predictions(labels_by_video, sequences, left_out, args.split, args.alignment, args.predictions,
+    publish_split_predictions(labels_by_video, sequences, left_out, args.split, alignment, args.predictions,
                               args.evaluated_bundle, args.alignment_report)
     log.info("split %d: %d test videos segmented zero-shot, %d left out", args.split, len(sequences), len(left_out))
     return 0

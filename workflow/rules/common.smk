@@ -204,6 +204,11 @@ def extractor_settings(wildcards):
     return json.dumps(config["extractors"][wildcards.extractor], sort_keys=True)
 
 
+def decode_settings(wildcards):
+    """The dataset's whole `decode` entry: a change to its backend or policies reruns its shards."""
+    return json.dumps(dataset_config(wildcards.dataset)["decode"], sort_keys=True)
+
+
 def dataset_setting(path):
     """For params: the setting at `path` under the job's dataset, e.g. dataset_setting("decode/backend")."""
     return lookup(dpath=f"datasets/{{dataset}}/{path}", within=config)

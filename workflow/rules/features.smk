@@ -17,10 +17,8 @@ rule extract_shard:
         root=dataset_setting("root"),
         kind=dataset_setting("kind"),
         item_arguments=shard_item_arguments,
-        settings=extractor_settings,
-        backend=dataset_setting("decode/backend"),
-        on_unreadable=dataset_setting("decode/on_unreadable"),
-        on_damaged=dataset_setting("decode/on_damaged"),
+        extractor=extractor_settings,
+        decode=decode_settings,
     conda:
         "../../envs/mmfeat.yaml"
     threads: 2
@@ -31,8 +29,8 @@ rule extract_shard:
     shell:
         "python -m mmfeat extract-features --dataset-root {params.root:q} --dataset-kind {params.kind:q}"
         " {params.item_arguments}"
-        " --output {output:q} --extractor {wildcards.extractor:q} --settings {params.settings:q}"
-        " --backend {params.backend:q} --on-unreadable {params.on_unreadable:q} --on-damaged {params.on_damaged:q}"
+        " --output {output:q} --extractor-name {wildcards.extractor:q} --extractor {params.extractor:q}"
+        " --decode {params.decode:q}"
         " > {log} 2>&1"
 
 

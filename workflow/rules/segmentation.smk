@@ -95,15 +95,14 @@ rule zero_shot_split:
     params:
         root=dataset_setting("root"),
         alignment=dataset_setting("alignment"),
-        settings=zero_shot_extractor_settings,
-        prompt=dataset_setting("zero_shot/prompt"),
-        exclude=zero_shot_exclusions,
+        extractor=zero_shot_extractor_settings,
+        zero_shot=zero_shot_settings,
         max_length_mismatch=dataset_setting("max_length_mismatch"),
     conda:
         "../../envs/mmfeat.yaml"
     shell:
         "python -m mmfeat zero-shot-segment --dataset-root {params.root:q} --features {input.features:q}"
-        " --split {wildcards.split:q} --settings {params.settings:q} --prompt {params.prompt:q} {params.exclude}"
+        " --split {wildcards.split:q} --extractor {params.extractor:q} --zero-shot {params.zero_shot:q}"
         " --alignment {params.alignment:q} --max-length-mismatch {params.max_length_mismatch:q}"
         " --predictions {output.predictions:q} --evaluated-bundle {output.bundle:q}"
         " --alignment-report {output.alignment:q} > {log} 2>&1"

@@ -78,9 +78,9 @@ def ground_truth_dir(wildcards):
     return str(dataset_root(wildcards.dataset) / "groundTruth")
 
 
-def zero_shot_exclusions(wildcards):
-    """`--exclude LABEL` for each label zero-shot never predicts."""
-    return shell_options("--exclude", dataset_config(wildcards.dataset)["zero_shot"]["exclude"])
+def zero_shot_settings(wildcards):
+    """The dataset's whole `zero_shot` entry: its prompt and the labels never predicted."""
+    return json.dumps(dataset_config(wildcards.dataset)["zero_shot"], sort_keys=True)
 
 
 def segmentation_report_files(filename):
