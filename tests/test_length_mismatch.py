@@ -52,7 +52,7 @@ def write_layout(tmp_path: Path, video_frames: dict[str, int], label_frames: dic
 def train(workdir: Path, *extra: str) -> int:
     return mmfeat_main([
         "train-asformer", "--dataset-root", str(workdir / "dataset"), "--features", str(workdir / "shard-0.h5"),
-        "--split", "1", "--model-settings", MODEL_SETTINGS, "--max-length-mismatch", "0.05",
+        "--split", "1", "--model", MODEL_SETTINGS, "--max-length-mismatch", "0.05",
         "--checkpoint", str(workdir / "split1" / "model.pt"),
         "--alignment-report", str(workdir / "split1" / "train_alignment.json"), *extra])
 

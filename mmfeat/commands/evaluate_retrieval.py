@@ -31,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the HDF5 shards of the video features (S3D, video_embedding at one row a second)")
     parser.add_argument("--audio-features", nargs="+", default=None, metavar="SHARD",
                         help="the audio shards pretraining read, if any: videos without audio are left out")
-    parser.add_argument("--model", required=True, help="the model's `models` entry as JSON (kind videoclip)")
-    parser.add_argument("--holdout", required=True, type=float, help="the dataset's holdout fraction")
+    parser.add_argument("--model", required=True, metavar="JSON", help="the model's config entry (kind videoclip)")
+    parser.add_argument("--holdout", required=True, type=float, metavar="FRACTION",
+                        help="the dataset's holdout fraction, as pretraining held it out")
     parser.add_argument("--pretrained", required=True, help="model.pt written by `mmfeat pretrain`")
     parser.add_argument("--output", required=True, help="evaluation.json to write")
 

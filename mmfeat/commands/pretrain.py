@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="HDF5 shards of audio features (wav2vec2), for the video-audio objective")
     parser.add_argument("--video-output", default="video_embedding",
                         help="the stored output read as video rows (default: S3D's video_embedding)")
-    parser.add_argument("--model", required=True, help="the models entry (kind videoclip) as JSON")
-    parser.add_argument("--pretraining", required=True, help="the pretraining entry as JSON")
+    parser.add_argument("--model", required=True, metavar="JSON", help="the model's config entry (kind videoclip)")
+    parser.add_argument("--pretraining", required=True, metavar="JSON", help="the dataset's `pretraining` entry")
     parser.add_argument("--holdout", required=True, type=float, metavar="FRACTION",
                         help="share of videos held out for evaluation (by a stable hash of the id); never trained on")
     parser.add_argument("--output", required=True, help="model.pt to write: the trained VideoCLIP")

@@ -1,7 +1,7 @@
 """mmfeat train-asformer: train ASFormer on one split's training videos and keep the checkpoint.
 
     mmfeat train-asformer --dataset-root ROOT --features results/D/features/E/shard-*.h5 \
-        --split 1 --model-settings '{"kind": "asformer", ...}' --max-length-mismatch 0.05 \
+        --split 1 --model '{"kind": "asformer", ...}' --max-length-mismatch 0.05 \
         --checkpoint model.pt --alignment-report train_alignment.json
 
 Before training, each training video's length is compared with its ground
@@ -30,8 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset-root", required=True, help="dataset in the MS-TCN layout")
     parser.add_argument("--features", required=True, nargs="+", help="the HDF5 shards of the dataset's features")
     parser.add_argument("--split", required=True, type=int, help="k of splits/train.split{k}.bundle")
-    parser.add_argument("--model-settings", required=True, help="the model's config entry as JSON")
-    parser.add_argument("--alignment", default="back", choices=POLICIES)
+    parser.add_argument("--model", required=True, metavar="JSON",
+                        help="the model's config entry (kind asformer); the schema fills in what it leaves out")
+    parser.add_argument("--alignment", choices=POLICIES,
+                        help="where frames are cut when features and labels differ (default: the schema's)")
     parser.add_argument("--max-length-mismatch", required=True, type=float, metavar="FRACTION",
                         help="largest difference between a video's and its labels' frame counts, as a fraction of "
                              "the label frames (differences of a few frames always pass)")
@@ -48,12 +50,13 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.features.store import FeatureStore
     from mmfeat.training.asformer_split import asformer_model_settings, train_split
     from mmfeat.atomic import write_text_atomically
+    from mmfeat.workflow_config import schema_defaults
     from mmfeat.training.asformer_training import save_checkpoint
 
     import torch
 
-    model_settings = asformer_model_settings(json_object(args.model_settings, "--model-settings"),
-                                             source="--model-settings")
+    model_settings = asformer_model_settings(json_object(args.model, "--model"), source="--model")
+    alignment = args.alignment or schema_defaults("segmentation_dataset")["alignment"]
     # more threads than the job was given make every op wait on the others (shared cores)
     torch.set_num_threads(args.threads or model_settings["training"]["threads"])
 
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                  model_settings["training"]["epochs"], row["loss"], 100 * row["accuracy"], row["lr"], seconds)
 
     trained = train_split(SegmentationDataset(args.dataset_root), FeatureStore(args.features), args.split,
-                          model_settings, args.alignment, args.max_length_mismatch, on_epoch=report_epoch)
+                          model_settings, alignment, args.max_length_mismatch, on_epoch=report_epoch)
     Path(args.alignment_report).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(args.alignment_report, json.dumps(trained.alignment_report, indent=1) + "\n")
     save_checkpoint(args.checkpoint, trained.model, trained.model_config, trained.extra)

@@ -35,7 +35,7 @@ rule train_asformer:
         "results/{dataset}/benchmarks/train_asformer/{model}/{features}/split{split}.tsv"
     params:
         root=dataset_setting("root"),
-        settings=model_settings,
+        model=model_settings,
         alignment=dataset_setting("alignment"),
         max_length_mismatch=dataset_setting("max_length_mismatch"),
     conda:
@@ -47,7 +47,7 @@ rule train_asformer:
         model=f"(?!{ZERO_SHOT}/){NAME_PATTERN}",
     shell:
         "python -m mmfeat train-asformer --threads {threads} --dataset-root {params.root:q}"
-        " --features {input.features:q} --split {wildcards.split:q} --model-settings {params.settings:q}"
+        " --features {input.features:q} --split {wildcards.split:q} --model {params.model:q}"
         " --alignment {params.alignment:q} --max-length-mismatch {params.max_length_mismatch:q}"
         " --checkpoint {output.model:q} --alignment-report {output.alignment:q} > {log} 2>&1"
 
