@@ -13,6 +13,7 @@ as they would on real features. Prints wall and CPU seconds of the whole experim
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -36,12 +37,13 @@ def main() -> None:
     folds = rng.choice(["train", "dev", "test"], size=args.samples, p=[0.7, 0.15, 0.15])
     ids = np.array([f"clip-{index}" for index in range(args.samples)])
     with tempfile.TemporaryDirectory() as folder:
-        arguments = ["humor-experiment", "--seeds", str(args.seeds), "--output", str(Path(folder) / "results.json")]
+        arguments = ["humor-experiment", "--classifiers", json.dumps({"seeds": args.seeds}),
+                     "--output", str(Path(folder) / "results.json")]
         for name, dimension in DIMENSIONS.items():
             features = rng.normal(size=(args.samples, dimension)).astype(np.float32)
             features[:, :16] += SHIFTS[name] * labels[:, None]
             write_modality_features(Path(folder) / f"{name}.npz", ids, features, labels, folds)
-            arguments.append(f"--modality={name}={Path(folder) / f'{name}.npz'}")
+            arguments += ["--modality", name, str(Path(folder) / f"{name}.npz")]
         wall, cpu = time.perf_counter(), time.process_time()
         assert mmfeat_main(arguments) == 0
         print(f"{args.samples} samples, {args.seeds} seeds: {time.perf_counter() - wall:.1f} s wall, "

@@ -18,8 +18,10 @@ SETTINGS = {"features": {"text": {"extractor": "roberta-demo", "weights": {"kind
 def experiment(tmp_path_factory):
     folder = tmp_path_factory.mktemp("humor")
     paths = write_synthetic_files(folder)
-    arguments = ["humor-experiment", *(f"--modality={name}={path}" for name, path in paths.items()),
-                 "--seeds", "2", "--max-epochs", "10", "--hidden-size", "16", "--settings", json.dumps(SETTINGS)]
+    modalities = [argument for name, path in paths.items() for argument in ("--modality", name, str(path))]
+    classifiers = {"seeds": 2, "max_epochs": 10, "hidden_size": 16}
+    arguments = ["humor-experiment", *modalities, "--classifiers", json.dumps(classifiers),
+                 "--report-settings", json.dumps(SETTINGS)]
     assert mmfeat_main([*arguments, "--output", str(folder / "results.json")]) == 0
     return folder, arguments
 
@@ -56,10 +58,14 @@ def test_report_command_does_not_import_torch():
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["humor-experiment", "--modality", "text", "--output", "r.json"], "expected NAME=PATH.npz"),
-    (["humor-experiment", "--modality", "text=absent.npz", "--output", "r.json"], "absent.npz: no such feature file"),
-    (["humor-experiment", "--modality", "text=a.npz", "--modality", "text=b.npz", "--output", "r.json"],
+    (["humor-experiment", "--modality", "text", "--output", "r.json"], "expected NAME FILE, one feature file"),
+    (["humor-experiment", "--modality", "text", "a.npz", "b.npz", "--output", "r.json"],
+     "expected NAME FILE, one feature file"),
+    (["humor-experiment", "--modality", "text", "absent.npz", "--output", "r.json"], "absent.npz: no such feature file"),
+    (["humor-experiment", "--modality", "text", "a.npz", "--modality", "text", "b.npz", "--output", "r.json"],
      "--modality text given twice"),
+    (["humor-experiment", "--modality", "text", "a.npz", "--classifiers", '{"seeds": 0}', "--output", "r.json"],
+     "--classifiers is invalid"),
     (["humor-report", "--results", "absent.json", "--output", "r.md", "--figures-dir", "f"],
      "absent.json: no such results file"),
 ])

@@ -209,7 +209,7 @@ def test_the_workflow_states_random_weights_that_the_report_then_warns_of(result
     assert "--demo" not in report_command
 
     real = copy.deepcopy(results)
-    real["settings"] = json.loads(experiment[experiment.index("--settings") + 1])
+    real["settings"] = json.loads(experiment[experiment.index("--report-settings") + 1])
     warning = opening_warning(write(real, tmp_path / "report", name="funny", reference="urfunny"))
     assert warning is not None
     assert re.search(r"The features of (.+?) come from", warning).group(1) \

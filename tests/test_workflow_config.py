@@ -102,7 +102,7 @@ def test_every_default_comes_from_the_schema(shipped_config):
 
 def test_the_humour_classifiers_take_their_defaults_from_the_schema(shipped_config):
     """What a humor dataset's `classifiers` leaves out, the experiment's settings and command use."""
-    from mmfeat.commands.humor_experiment import add_arguments
+    from mmfeat.commands.humor_experiment import add_arguments, experiment_settings
     from mmfeat.humor.settings import ExperimentSettings, MLPSettings
 
     humor = {"kind": "humor", "root": "data/urfunny", "features": {"text": "roberta", "audio": "wav2vec2", "video": "i3d"}}
@@ -115,8 +115,10 @@ def test_the_humour_classifiers_take_their_defaults_from_the_schema(shipped_conf
     }
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    command = vars(parser.parse_args(["--modality", "text=t.npz", "--output", "r.json"]))
-    assert {key: command[key] for key in classifiers} == classifiers
+    by_hand = experiment_settings(parser.parse_args(["--modality", "text", "t.npz", "--output", "r.json"]))
+    assert by_hand == experiment
+    two_seeds = parser.parse_args(["--modality", "text", "t.npz", "--classifiers", '{"seeds": 2}', "--output", "r.json"])
+    assert experiment_settings(two_seeds).seeds == (0, 1) and experiment_settings(two_seeds).mlp == mlp
 
 
 # settings whose defaults the schema gives (not fixed constants of the method)

@@ -17,7 +17,7 @@ RULES_DIR = REPO_ROOT / "workflow" / "rules"
 BARE_FIELDS = {"threads", "log"}
 # params holding a string of options or words, each quoted by the helper that builds it
 QUOTED_BY_HELPER = {"params.item_arguments", "params.background", "params.modalities",
-                    "params.classifiers", "params.flags", "params.command"}
+                    "params.flags", "params.command"}
 SHELL_FIELD = re.compile(r"(?<!\{)\{([^{}]+)\}(?!\})")  # {name} or {name:q}, not the escaped {{ }}
 
 

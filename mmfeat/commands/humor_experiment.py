@@ -1,20 +1,23 @@
 """mmfeat humor-experiment: train every humour classifier and fusion on per-modality features; write results.json.
 
-    mmfeat humor-experiment --modality text=results/urfunny/humor/text.npz \
-        --modality audio=results/urfunny/humor/audio.npz --modality video=results/urfunny/humor/video.npz \
-        --seeds 5 --output results/urfunny/humor/results.json --settings '{"features": {...}}'
+    mmfeat humor-experiment --modality text results/urfunny/humor/text.npz \
+        --modality audio results/urfunny/humor/audio.npz --modality video results/urfunny/humor/video.npz \
+        --classifiers '{"seeds": 5}' --output results/urfunny/humor/results.json \
+        --report-settings '{"features": {...}}'
 
-Each NAME=PATH.npz is one modality's feature file (mmfeat/humor/features.py). Seeds 0..N-1;
-the same files and seeds give a byte-identical results.json.
+Each `--modality NAME FILE` names one modality's feature file (mmfeat/humor/features.py).
+`--classifiers` is the dataset's `classifiers` entry; what it leaves out comes from
+the schema's `humor_classifiers` (mmfeat/config/schema.yaml). Seeds 0..N-1; the same
+files and seeds give a byte-identical results.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 
+from mmfeat.commands.json_arguments import json_object
 from mmfeat.errors import UserError
 from mmfeat.humor.settings import ExperimentSettings, MLPSettings
 
@@ -24,20 +27,17 @@ log = logging.getLogger(NAME)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults, mlp = ExperimentSettings(), MLPSettings()
-    parser.add_argument("--modality", required=True, action="append", metavar="NAME=PATH.npz",
-                        help="a modality and its feature file; repeat for each (the table order)")
-    parser.add_argument("--seeds", type=int, default=len(defaults.seeds), help="number of seeds, 0..N-1")
+    parser.add_argument("--modality", required=True, nargs="+", action="append", metavar=("NAME", "FILE"),
+                        help="a modality and its feature file (NAME.npz of `mmfeat humor-features`); repeat for "
+                        "each, in the table's order")
     parser.add_argument("--output", required=True, help="results JSON to write")
-    parser.add_argument("--settings", default="{}",
-                        help='JSON {"features": {MODALITY: {"extractor": ..., "weights": ...}}}, shown in the report')
-    parser.add_argument("--degenerate-threshold", type=float, default=defaults.degenerate_threshold,
-                        help="share of test predictions in one class that flags a result as degenerate")
-    parser.add_argument("--hidden-size", type=int, default=mlp.hidden_size)
-    parser.add_argument("--learning-rate", type=float, default=mlp.learning_rate)
-    parser.add_argument("--max-epochs", type=int, default=mlp.max_epochs)
-    parser.add_argument("--patience", type=int, default=mlp.patience, help="epochs without a lower dev loss")
-    parser.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
+    parser.add_argument("--classifiers", metavar="JSON",
+                        help='the dataset\'s `classifiers` entry, e.g. \'{"seeds": 5, "hidden_size": 128}\'; the '
+                        "schema fills in what it leaves out (default: all of it)")
+    parser.add_argument("--report-settings", metavar="JSON",
+                        help='{"features": {MODALITY: {"extractor": ..., "weights": ...}}}: shown in the report')
+    parser.add_argument("--threads", type=int,
+                        help=f"torch CPU threads (default {ExperimentSettings.threads})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,16 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.humor.results import write_results
 
     modality_paths = parse_modalities(args.modality)
-    try:
-        report_settings = json.loads(args.settings)
-    except json.JSONDecodeError as error:
-        raise UserError(f"--settings is not valid JSON ({error})") from error
-    if args.seeds < 1 or not 0.5 < args.degenerate_threshold <= 1:
-        raise UserError("--seeds must be at least 1 and --degenerate-threshold in (0.5, 1]")
-    mlp = MLPSettings(hidden_size=args.hidden_size, learning_rate=args.learning_rate, max_epochs=args.max_epochs,
-                      patience=args.patience)
-    settings = ExperimentSettings(seeds=tuple(range(args.seeds)), mlp=mlp,
-                                  degenerate_threshold=args.degenerate_threshold, threads=args.threads)
+    report_settings = json_object(args.report_settings, "--report-settings") if args.report_settings else {}
+    settings = experiment_settings(args)
     modalities = {name: load_modality_features(path) for name, path in modality_paths.items()}
     started = time.perf_counter()
     results = run_humor_experiment(modalities, settings, report_settings)
@@ -66,14 +58,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_modalities(values: list[str]) -> dict[str, str]:
-    """{"text": "text.npz", ...} from ["text=text.npz", ...], in the order given."""
+def experiment_settings(args: argparse.Namespace) -> ExperimentSettings:
+    """What the experiment runs with: --classifiers over the schema's defaults, and --threads."""
+    from mmfeat.workflow_config import with_defaults
+
+    given = json_object(args.classifiers, "--classifiers") if args.classifiers else {}
+    classifiers = with_defaults("humor_classifiers", given, source="--classifiers")
+    mlp = MLPSettings(hidden_size=classifiers["hidden_size"], learning_rate=classifiers["learning_rate"],
+                      max_epochs=classifiers["max_epochs"], patience=classifiers["patience"])
+    return ExperimentSettings(seeds=tuple(range(classifiers["seeds"])), mlp=mlp,
+                              degenerate_threshold=classifiers["degenerate_threshold"],
+                              threads=args.threads or ExperimentSettings.threads)
+
+
+def parse_modalities(values: list[list[str]]) -> dict[str, str]:
+    """{"text": "text.npz", ...} from [["text", "text.npz"], ...], in the order given."""
     modalities = {}
-    for value in values:
-        name, separator, path = value.partition("=")
-        if not separator or not name or not path:
-            raise UserError(f"--modality {value!r}: expected NAME=PATH.npz, e.g. text=text.npz")
+    for name, *paths in values:
+        if len(paths) != 1:
+            raise UserError(f"--modality {name}: expected NAME FILE, one feature file, e.g. text text.npz")
         if name in modalities:
             raise UserError(f"--modality {name} given twice")
-        modalities[name] = path
+        modalities[name] = paths[0]
     return modalities

@@ -31,10 +31,11 @@ log = logging.getLogger(NAME)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset-root", required=True, help="the dataset in the UR-FUNNY v2 layout")
-    parser.add_argument("--modality", required=True, nargs="+", action="append", metavar=("NAME", "SHARD"),
+    parser.add_argument("--modality", required=True, nargs="+", action="append", metavar=("NAME", "FILE"),
                         help="a modality (text, audio or video) and its feature shards; repeat for each")
-    parser.add_argument("--on-problem", choices=("skip", "fail"), default="fail",
-                        help="a sample with a problem in the release is skipped and listed, or fails the job")
+    parser.add_argument("--on-problem", choices=("skip", "fail"),
+                        help="a sample with a problem in the release is skipped and listed, or fails the job "
+                        "(default: the schema's)")
     parser.add_argument("--output-dir", required=True, help="folder for {modality}.npz")
     parser.add_argument("--skipped", required=True,
                         help="JSON to write: sample id -> why it was left out (reasons joined by \"; \")")
@@ -51,11 +52,13 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.features.store import FeatureStore
     from mmfeat.humor.features import write_modality_features
     from mmfeat.humor.pooling import punchline_vector, segment_vector
+    from mmfeat.workflow_config import schema_defaults
 
     stores = _stores_by_modality(args.modality, FeatureStore)
     dataset = URFunnyDataset(args.dataset_root)
     skipped: dict[str, list[str]] = {}
-    for sample_id, problems in dataset.check(args.on_problem, clip_durations=_clip_durations(stores)).items():
+    on_problem = args.on_problem or schema_defaults("humor_dataset")["on_problem"]
+    for sample_id, problems in dataset.check(on_problem, clip_durations=_clip_durations(stores)).items():
         skipped[sample_id] = [problem.what for problem in problems]
     for modality, store in stores.items():
         present = set(store.videos())

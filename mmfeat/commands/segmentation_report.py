@@ -1,7 +1,7 @@
 """mmfeat segmentation-report: the Markdown report of a cross-validated segmentation run.
 
     mmfeat segmentation-report --name demo-salads --dataset-root ROOT --features SHARDS... \
-        --split-dir results/demo-salads/asformer-demo/i3d-demo/split1 ... --settings JSON \
+        --split-dir results/demo-salads/asformer-demo/i3d-demo/split1 ... --report-settings JSON \
         --output results/demo-salads/report.md --ribbons results/demo-salads/ribbons.png
 
 Split folders are results/{dataset}/{method}/{feature set}/split{k}; shards are
@@ -11,7 +11,6 @@ results/{dataset}/features/{feature set}/shard-{k}.h5, grouped by their folder.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 
@@ -27,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", required=True, nargs="+", help="the HDF5 shards the model trained on")
     parser.add_argument("--split-dir", required=True, nargs="+",
                         help="results/{dataset}/{method}/{feature set}/split{k} folders")
-    parser.add_argument("--settings", required=True,
-                        help='JSON {"dataset": ..., "extractors": {name: ...}, "model": ...}: the config entries used')
+    parser.add_argument("--report-settings", required=True, metavar="JSON",
+                        help='{"dataset": ..., "extractors": {name: ...}, "model": ...}: the config entries used, '
+                        "shown in the report")
     parser.add_argument("--output", required=True, help="report.md to write")
     parser.add_argument("--ribbons", required=True,
                         help="PNG of ground truth against prediction to write; the report links it by its path "
@@ -39,12 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # heavy imports here, so that `mmfeat --help` does not load matplotlib and h5py
+    from mmfeat.commands.json_arguments import json_object
     from mmfeat.datasets.segmentation import SegmentationDataset
     from mmfeat.features.store import FeatureStore
     from mmfeat.reports.segmentation_report import runs_from_split_dirs, write_segmentation_report
     from mmfeat.reports.stage_times import read_stage_times
 
-    settings = json.loads(args.settings)
+    settings = json_object(args.report_settings, "--report-settings")
     for path in args.split_dir:
         if re.search(r"split\d+/?$", path) is None:
             raise UserError(f"--split-dir {path}: expected a folder named split{{k}}")

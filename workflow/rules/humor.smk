@@ -41,16 +41,16 @@ rule humor_experiment:
         "results/{dataset}/benchmarks/humor_experiment/experiment.tsv"
     params:
         modalities=humor_modality_file_arguments,
-        classifiers=humor_classifier_arguments,
-        settings=humor_report_settings,
+        classifiers=humor_classifier_settings,
+        report_settings=humor_report_settings,
     conda:
         "../../envs/mmfeat.yaml"
     threads: 2
     resources:
         mem_mb=4000,
     shell:
-        "python -m mmfeat humor-experiment {params.modalities} {params.classifiers} --threads {threads}"
-        " --settings {params.settings:q} --output {output:q} > {log} 2>&1"
+        "python -m mmfeat humor-experiment {params.modalities} --classifiers {params.classifiers:q}"
+        " --threads {threads} --report-settings {params.report_settings:q} --output {output:q} > {log} 2>&1"
 
 
 rule humor_report:

@@ -22,7 +22,7 @@ def humor_release(wildcards):
 
 
 def humor_modality_shard_arguments(wildcards):
-    """`--modality NAME SHARD...` for each modality."""
+    """`--modality NAME SHARD...` for each modality: its feature shards."""
     return " ".join(
         " ".join(map(shlex.quote, ["--modality", modality, *feature_shards(wildcards.dataset, extractor)]))
         for modality, extractor in humor_modalities(wildcards.dataset).items()
@@ -30,14 +30,14 @@ def humor_modality_shard_arguments(wildcards):
 
 
 def humor_modality_file_arguments(wildcards, input):
-    """`--modality NAME=PATH.npz` for each modality, inside the features folder."""
-    return shell_options("--modality", [f"{modality}={input.features}/{modality}.npz"
-                                        for modality in humor_modalities(wildcards.dataset)])
+    """`--modality NAME FILE` for each modality: its NAME.npz inside the features folder."""
+    return " ".join(shlex.join(["--modality", modality, f"{input.features}/{modality}.npz"])
+                    for modality in humor_modalities(wildcards.dataset))
 
 
-def humor_classifier_arguments(wildcards):
-    classifiers = dataset_config(wildcards.dataset)["classifiers"]
-    return " ".join(shell_options(f"--{key.replace('_', '-')}", [value]) for key, value in sorted(classifiers.items()))
+def humor_classifier_settings(wildcards):
+    """The dataset's whole `classifiers` entry: a change to any of them reruns the experiment."""
+    return json.dumps(dataset_config(wildcards.dataset)["classifiers"], sort_keys=True)
 
 
 def humor_report_settings(wildcards):

@@ -162,12 +162,12 @@ rule segmentation_report:
     params:
         root=dataset_setting("root"),
         split_dirs=report_split_dirs,
-        settings=segmentation_report_settings,
+        report_settings=segmentation_report_settings,
     conda:
         "../../envs/mmfeat.yaml"
     wildcard_constraints:
         dataset=datasets_of_kind("segmentation"),
     shell:
         "python -m mmfeat segmentation-report --name {wildcards.dataset:q} --dataset-root {params.root:q}"
-        " --features {input.features:q} --split-dir {params.split_dirs:q} --settings {params.settings:q}"
+        " --features {input.features:q} --split-dir {params.split_dirs:q} --report-settings {params.report_settings:q}"
         " --output {output.report:q} --ribbons {output.ribbons:q} --benchmarks {input.benchmarks:q} > {log} 2>&1"
