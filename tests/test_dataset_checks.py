@@ -152,7 +152,7 @@ def test_import_refuses_a_transposed_file_and_an_odd_dimension_naming_them(root,
     np.save(root / "features" / "c.npy", np.zeros((70, 6), dtype=np.float32))
     output = tmp_path / "shard-0.h5"
     arguments = ["import-features", "--features-dir", str(root / "features"), "--item", "b", "--item", "c",
-                 "--output", str(output)]
+                 "--output", str(output), "--dtype", "float32"]
     assert mmfeat_main([*arguments, "--ground-truth-dir", str(root / "groundTruth")]) == 2
     assert f"{root / 'features' / 'c.npy'}: shape (70, 6) looks saved as (T, D)" in capsys.readouterr().err
     assert not output.exists()

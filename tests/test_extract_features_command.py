@@ -194,7 +194,8 @@ def test_import_refuses_bad_files_by_name(tmp_path, capsys, array, message):
     if array is not None:
         np.save(tmp_path / "bad.npy", array)
     output = tmp_path / "shard-0.h5"
-    arguments = ["import-features", "--features-dir", str(tmp_path), "--item", "bad", "--output", str(output)]
+    arguments = ["import-features", "--features-dir", str(tmp_path), "--item", "bad", "--output", str(output),
+                 "--dtype", "float32"]
     assert mmfeat_main(arguments) == 2
     error = capsys.readouterr().err
     assert "bad.npy" in error and message in error

@@ -38,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--item", action="append", default=[], metavar="ID", help="a video id; repeat for each (none: empty shard)"
     )
-    parser.add_argument("--output", required=True, metavar="SHARD.h5", help="the shard to write")
-    parser.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored feature type")
+    parser.add_argument("--output", required=True, help="the HDF5 shard to write")
+    parser.add_argument("--dtype", required=True, choices=("float16", "float32"),
+                        help="stored feature type (the workflow imports float32: no precision lost)")
     parser.add_argument("--ground-truth-dir", metavar="DIR",
                         help="the dataset's groundTruth/ folder: each file's T is checked against {ID}.txt's length")
 

@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the label frames (defaults to the bound the checkpoint was trained with)")
     parser.add_argument("--fill", choices=FILLS, default="previous",
                         help="how a label frame without a feature row takes a prediction (default: previous)")
-    parser.add_argument("--predictions", required=True, help="folder to write one prediction file per video into")
+    parser.add_argument("--predictions", required=True, metavar="DIR",
+                        help="folder to write one prediction file per video into")
     parser.add_argument("--evaluated-bundle", required=True, help="bundle file listing the videos predicted")
     parser.add_argument("--alignment-report", required=True, help="JSON: per-video lengths, mismatches, left out")
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),

@@ -19,6 +19,7 @@ from mmfeat.datasets.mstcn_files import read_mapping
 from mmfeat.datasets.segmentation_check import unknown_background_problems
 from mmfeat.errors import UserError
 from mmfeat.metrics.segmentation import evaluate_bundle, mean_of
+from mmfeat.workflow_config import schema_defaults
 
 NAME = "segmentation-metrics"
 HELP = "Score action-segmentation predictions against ground truth as the official ASFormer evaluation does."
@@ -47,24 +48,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--background",
         action="extend",
         nargs="+",
-        default=[],
         metavar="LABEL",
-        help="labels left out of segments for edit and F1 (default: none, as for 50Salads); each must be in "
-             "the mapping",
+        help="labels left out of segments for edit and F1 (default: the schema's `background`); each "
+             "must be in the mapping",
     )
     parser.add_argument("--mapping", metavar="FILE",
                         help="the dataset's mapping.txt, to check --background against (default: mapping.txt "
                              "beside the --ground-truth folder, as in the MS-TCN layout)")
-    parser.add_argument("--output", metavar="FILE", help="also write the JSON here")
+    parser.add_argument("--output", help="also write the JSON here")
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate each bundle, print the JSON report, and write it to --output if given."""
     predictions_per_bundle = _pair_predictions_with_bundles(args.predictions, args.bundle)
-    if args.background:
-        _require_known_background(args.background, Path(args.mapping or Path(args.ground_truth).parent / "mapping.txt"))
+    background = schema_defaults("segmentation_dataset")["background"] if args.background is None else args.background
+    if background:
+        _require_known_background(background, Path(args.mapping or Path(args.ground_truth).parent / "mapping.txt"))
     results_per_bundle = {
-        bundle: evaluate_bundle(args.ground_truth, predictions_dir, bundle, args.background)
+        bundle: evaluate_bundle(args.ground_truth, predictions_dir, bundle, background)
         for bundle, predictions_dir in zip(args.bundle, predictions_per_bundle)
     }
     report = {"bundles": results_per_bundle, "mean": mean_of(list(results_per_bundle.values()))}

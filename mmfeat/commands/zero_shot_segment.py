@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length-mismatch", required=True, type=float, metavar="FRACTION",
                         help="largest difference between a video's and its labels' frame counts, as a fraction of "
                              "the label frames (differences of a few frames always pass)")
-    parser.add_argument("--predictions", required=True, help="folder to write one prediction file per video into")
+    parser.add_argument("--predictions", required=True, metavar="DIR",
+                        help="folder to write one prediction file per video into")
     parser.add_argument("--evaluated-bundle", required=True, help="bundle file listing the videos predicted")
     parser.add_argument("--alignment-report", required=True, help="JSON: per-video lengths, mismatches, left out")
 
