@@ -50,7 +50,7 @@ def with_defaults(definition: str, entry: dict, source: str, schema_path: Path =
 
     The one place defaults come from, for code that gets an entry outside the
     workflow (the Python API, a command run by hand): `with_defaults("extractor",
-    {"kind": "i3d", "stride": 2}, "--settings")`.
+    {"kind": "i3d", "stride": 2}, "--extractor")`.
     """
     schema = _load_schema(schema_path)
     node = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}

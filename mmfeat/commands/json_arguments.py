@@ -8,7 +8,7 @@ from mmfeat.errors import UserError
 
 
 def json_object(text: str, option: str) -> dict:
-    """`text` as a JSON object; UserError naming `option` (e.g. "--settings") when it is not one."""
+    """`text` as a JSON object; UserError naming `option` (e.g. "--extractor") when it is not one."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:

@@ -2,8 +2,8 @@
 modality, late, learned and early fusion, and the results that `mmfeat humor-report` turns
 into a Markdown report.
 
-    mmfeat humor-experiment --modality text=text.npz --modality audio=audio.npz \
-        --modality video=video.npz --seeds 5 --output results.json
+    mmfeat humor-experiment --modality text text.npz --modality audio audio.npz \
+        --modality video video.npz --classifiers '{"seeds": 5}' --output results.json
     mmfeat humor-report --results results.json --output report.md --figures-dir figures
 
 Modules: `features` (the per-modality `.npz` file), `metrics`, `classifiers` (MLP and

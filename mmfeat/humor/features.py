@@ -101,7 +101,7 @@ def align_modalities(modalities: dict[str, ModalityFeatures]) -> tuple[dict[str,
     Labels and folds must agree between files for the samples they share.
     """
     if not modalities:
-        raise UserError("no modality given; pass at least one --modality NAME=PATH.npz")
+        raise UserError("no modality given; pass at least one --modality NAME FILE")
     id_sets = {name: set(modality.ids.tolist()) for name, modality in modalities.items()}
     every_id = set().union(*id_sets.values())
     common = np.array(sorted(set.intersection(*id_sets.values())), dtype=str)
