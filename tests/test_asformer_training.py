@@ -1,4 +1,4 @@
-"""ASFormer loss, training loop, determinism and checkpoints on a tiny synthetic problem."""
+"""ASFormer loss, training loop and determinism on a tiny synthetic problem (its file: test_asformer_saved.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from mmfeat.errors import UserError
 from mmfeat.models.asformer import ASFormer
 from mmfeat.training.asformer_training import (
     TrainSettings,
     asformer_loss,
-    load_checkpoint,
     predict_asformer,
-    save_checkpoint,
     train_asformer,
 )
 
@@ -121,33 +118,6 @@ def test_on_epoch_reports_each_epoch():
     assert [row for row, _ in reported] == history
     assert all(row.keys() == {"epoch", "loss", "accuracy", "lr"} for row in history)
     assert all(0 < seconds < 60 for _, seconds in reported)
-
-
-def test_checkpoint_round_trip_gives_identical_predictions(trained, tmp_path):
-    model, history, sequences = trained
-    path = tmp_path / "models" / "asformer.pt"
-    extra = {"class_names": ["a", "b", "c", "d", "e"], "history": history}
-    save_checkpoint(path, model, model.config, extra)
-    assert sorted(p.name for p in path.parent.iterdir()) == ["asformer.pt"]  # no temp file left
-    loaded, loaded_extra = load_checkpoint(path)
-    assert loaded_extra == extra
-    assert loaded.config == model.config
-    for features, _ in sequences:
-        np.testing.assert_array_equal(predict_asformer(loaded, features), predict_asformer(model, features))
-
-
-def test_save_checkpoint_refuses_extra_that_would_not_load(tmp_path):
-    path = tmp_path / "asformer.pt"
-    with pytest.raises(ValueError, match="extra"):
-        save_checkpoint(path, _new_model(), dict(SMALL_MODEL), {"history": object()})
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_load_checkpoint_rejects_other_files(tmp_path):
-    path = tmp_path / "other.pt"
-    torch.save({"weights": torch.zeros(2)}, path)
-    with pytest.raises(UserError, match="other.pt"):
-        load_checkpoint(path)
 
 
 def test_training_rejects_mismatched_labels():

@@ -7,12 +7,14 @@ import logging
 import numpy as np
 import pytest
 import torch
+from asformer_old_format import write_old_asformer_file
 
 from mmfeat.cli import main as mmfeat_main
 from mmfeat.datasets.mstcn_files import read_prediction_file
 from mmfeat.features.store import ShardWriter
 from mmfeat.models.asformer import ASFormer
-from mmfeat.training.asformer_training import save_checkpoint
+from mmfeat.training.asformer_saved import save_asformer
+from mmfeat.training.asformer_split import asformer_model_settings
 
 CLASS_NAMES = ["cut", "mix", "serve"]
 FEATURE_DIM = 8
@@ -35,14 +37,20 @@ def split_dir(tmp_path):
     return tmp_path
 
 
-def _save_checkpoint(split_dir, training: dict) -> None:
+ARCHITECTURE = {"num_decoders": 1, "num_layers": 2, "num_f_maps": 8}
+
+
+def _save_checkpoint(split_dir, training: dict) -> ASFormer:
     torch.manual_seed(0)
-    model_config = {"input_dim": FEATURE_DIM, "num_classes": len(CLASS_NAMES), "num_decoders": 1,
-                    "num_layers": 2, "num_f_maps": 8}
-    save_checkpoint(split_dir / "split1" / "model.pt", ASFormer(**model_config), model_config, extra={
-        "class_names": CLASS_NAMES, "sample_rate": 1, "feature_statistics": None, "alignment": "back",
-        "training": training,
-    })
+    model = ASFormer(FEATURE_DIM, len(CLASS_NAMES), **ARCHITECTURE)
+    save_asformer(split_dir / "split1" / "model.pt", model, asformer_model_settings(
+        {"kind": "asformer", **ARCHITECTURE, "training": training}), _provenance(training))
+    return model
+
+
+def _provenance(training: dict) -> dict:
+    return {"class_names": CLASS_NAMES, "sample_rate": 1, "feature_statistics": None, "alignment": "back",
+            "training": training}
 
 
 def _predict(split_dir) -> int:
@@ -80,3 +88,12 @@ def test_a_new_prediction_replaces_the_whole_folder_and_leaves_no_temporary(spli
     assert [p.name for p in predictions.iterdir()] == ["take-a"]
     assert sorted(p.name for p in (split_dir / "split1").iterdir()) == [
         "alignment.json", "evaluated.bundle", "model.pt", "predictions"]
+
+
+def test_a_model_file_trained_before_the_one_format_still_predicts_the_same(split_dir):
+    model = _save_checkpoint(split_dir, {"device": "cpu"})
+    assert _predict(split_dir) == 0
+    predicted = read_prediction_file(split_dir / "split1" / "predictions" / "take-a")
+    write_old_asformer_file(split_dir / "split1" / "model.pt", model, _provenance({"device": "cpu"}))
+    assert _predict(split_dir) == 0
+    assert read_prediction_file(split_dir / "split1" / "predictions" / "take-a") == predicted

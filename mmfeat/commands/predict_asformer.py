@@ -49,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
     # heavy imports here, so that `mmfeat --help` does not load torch
     from mmfeat.devices import resolve_device
     from mmfeat.features.store import FeatureStore
-    from mmfeat.training.asformer_training import load_checkpoint, predict_asformer
+    from mmfeat.training.asformer_saved import load_asformer
+    from mmfeat.training.asformer_training import predict_asformer
     from mmfeat.datasets.split_predictions import publish_split_predictions
     from mmfeat.training.segmentation_data import load_sequences, require_lengths_within, standardize
 
-    model, extra = load_checkpoint(args.checkpoint, device="cpu")
+    saved = load_asformer(args.checkpoint, device="cpu")
+    model, extra = saved.model, saved.provenance
     # the model's training.device setting; "auto" for checkpoints that predate it
     device = resolve_device(args.device or extra.get("training", {}).get("device", "auto"))
     model.to(device)

@@ -8,6 +8,9 @@ Before training, each training video's length is compared with its ground
 truth's: a difference beyond --max-length-mismatch (a fraction of the label
 frames) stops the command naming every such file; the alignment report lists
 every training video's lengths, for the report to count the differences.
+The model starts from seeded random weights, or from the ASFormer file the
+model's entry names as `init_from` (mmfeat.training.asformer_saved's format,
+same architecture, features and classes).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.training.asformer_split import asformer_model_settings, train_split
     from mmfeat.atomic import write_text_atomically
     from mmfeat.workflow_config import schema_defaults
-    from mmfeat.training.asformer_training import save_checkpoint
+    from mmfeat.training.asformer_saved import save_asformer
 
     import torch
 
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                           model_settings, alignment, args.max_length_mismatch, on_epoch=report_epoch)
     Path(args.alignment_report).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(args.alignment_report, json.dumps(trained.alignment_report, indent=1) + "\n")
-    save_checkpoint(args.checkpoint, trained.model, trained.model_config, trained.extra)
+    save_asformer(args.checkpoint, trained.model, model_settings, trained.provenance)
     log.info("wrote %s and %s", args.checkpoint, args.alignment_report)
     return 0
 

@@ -228,9 +228,11 @@ def _features_section(settings: dict, stores: dict[str, FeatureStore]) -> str:
             lines.append(f"  Weights: {describe_weights(identity) if identity else 'none (precomputed features)'}.")
     model = settings["model"]
     training = model.get("training", {})
+    # the workflow leaves out an init_from left at null (segmentation_helpers.smk, model_entry)
+    start = f"the weights of `{model['init_from']}`" if model.get("init_from") else "a random initialisation"
     lines.append(f"- Model: `{settings['dataset']['model']}` (ASFormer: {counted(model['num_decoders'], 'decoder')}, "
                  f"{counted(model['num_layers'], 'layer')}, {model['num_f_maps']} feature maps, window "
-                 f"{model['window']}), trained from a random initialisation, seed {training.get('seed')}, "
+                 f"{model['window']}), trained from {start}, seed {training.get('seed')}, "
                  f"{counted(training.get('epochs'), 'epoch')}, learning rate {training.get('learning_rate')}, "
                  f"sample rate {training.get('sample_rate')}, "
                  f"features {'standardised per dimension' if training.get('normalize_features') else 'as stored'}, "

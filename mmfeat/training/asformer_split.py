@@ -3,15 +3,16 @@
     model_settings = asformer_model_settings({"kind": "asformer", "training": {"epochs": 40}})
     trained = train_split(SegmentationDataset(root), FeatureStore(shards), split=1,
                           model_settings=model_settings, alignment="back", max_length_mismatch=0.05)
-    save_checkpoint("model.pt", trained.model, trained.model_config, trained.extra)
+    save_asformer("model.pt", trained.model, model_settings, trained.provenance)
     write_text_atomically("train_alignment.json", json.dumps(trained.alignment_report))
 
 The command `mmfeat train-asformer` is this plus argument parsing; the same
 steps (settings with the schema's defaults, sequences, optional feature
-standardisation, a seeded model, the training loop, the checkpoint's record of
-how it was made) are the shape for any model trained on stored features. Before
-any training, every training video's length is compared with its ground truth's:
-one beyond `max_length_mismatch` stops the run, naming the files.
+standardisation, a seeded model or the weights of `init_from`, the training
+loop, the checkpoint's record of how it was made) are the shape for any model
+trained on stored features. Before any training, every training video's length
+is compared with its ground truth's: one beyond `max_length_mismatch` stops the
+run, naming the files.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.errors import UserError
 from mmfeat.features.store import FeatureStore
 from mmfeat.models.asformer import ASFormer
+from mmfeat.training.asformer_saved import ARCHITECTURE_KEYS, initialise_from
 from mmfeat.training.asformer_training import TrainSettings, train_asformer
 from mmfeat.training.segmentation_data import (
     alignment_summary,
@@ -39,14 +41,11 @@ from mmfeat.workflow_config import with_defaults
 
 log = logging.getLogger(__name__)
 
-ARCHITECTURE_KEYS = ("num_decoders", "num_layers", "num_f_maps", "r1", "r2", "channel_masking_rate", "window")
-
 
 @dataclass
 class TrainedModel:
     model: ASFormer
-    model_config: dict  # the constructor's arguments, to rebuild it
-    extra: dict  # how it was made: classes, split, data settings, videos, history
+    provenance: dict  # how it was made: classes, split, data settings, starting weights, videos, history
     alignment_report: dict  # the training videos' lengths against their labels', as predictions' alignment.json
 
 
@@ -60,7 +59,10 @@ def asformer_model_settings(entry: dict, source: str = "the model settings") -> 
 
 def train_split(dataset: SegmentationDataset, store: FeatureStore, split: int, model_settings: dict, alignment: str,
                 max_length_mismatch: float, on_epoch: Callable[[dict, float], None] | None = None) -> TrainedModel:
-    """Train a new ASFormer on the split's training videos; `model_settings` has its defaults filled.
+    """Train an ASFormer on the split's training videos; `model_settings` has its defaults filled.
+
+    The model starts from seeded random weights, or from those of the ASFormer file its
+    `init_from` names (same architecture, features and classes; a UserError naming the file otherwise).
 
     A training video whose length differs from its labels' by more than `max_length_mismatch`
     (a fraction of the label frames) is a UserError before any training, listing every such video.
@@ -81,14 +83,19 @@ def train_split(dataset: SegmentationDataset, store: FeatureStore, split: int, m
                     **{key: model_settings[key] for key in ARCHITECTURE_KEYS}}
     torch.manual_seed(settings.seed)  # the initial weights, too, follow the configured seed
     model = ASFormer(**model_config)
+    started_from = None
+    if model_settings["init_from"] is not None:
+        started_from = initialise_from(model, model_settings["init_from"], dataset.class_names)
+        log.info("split %d: starting from the weights of %s", split, model_settings["init_from"])
     log.info("split %d: training on %d videos (%d left out), %s", split, len(sequences), len(left_out),
              json.dumps(training))
     history = train_asformer(model, [(s.features, s.labels) for s in sequences], settings, on_epoch=on_epoch)
-    return TrainedModel(model, model_config, extra={
+    return TrainedModel(model, provenance={
         "class_names": dataset.class_names,
         "split": split,
         "sample_rate": training["sample_rate"],
         "feature_statistics": statistics,
+        "init_from": started_from,
         "alignment": alignment,
         "max_length_mismatch": max_length_mismatch,
         "training": training,

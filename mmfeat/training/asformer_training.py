@@ -1,9 +1,9 @@
-"""Train an ASFormer on per-video features and frame labels; predict; save and load it.
+"""Train an ASFormer on per-video features and frame labels; predict with it.
 
     history = train_asformer(model, [(features_DxT, labels_T), ...], TrainSettings.from_config({"epochs": 120}))
-    save_checkpoint("model.pt", model, model.config, {"class_names": names, "history": history})
-    model, extra = load_checkpoint("model.pt")
     labels = predict_asformer(model, features_DxT)
+
+Its file (save_asformer, load_asformer) is mmfeat.training.asformer_saved's.
 
 The loss and optimiser follow the official ASFormer recipe (cross-entropy plus a
 clamped smoothing term, Adam, ReduceLROnPlateau); unlike it, videos can be batched:
@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -23,14 +22,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from mmfeat.atomic import replaced_on_success
 from mmfeat.devices import resolve_device
-from mmfeat.errors import UserError
 from mmfeat.models.asformer import ASFormer
 from mmfeat.workflow_config import with_defaults
 
 IGNORE_LABEL = -100  # cross-entropy's ignore_index: marks padded frames in targets
-CHECKPOINT_FORMAT = "mmfeat-asformer-v1"
 
 
 @dataclass
@@ -153,39 +149,6 @@ def predict_asformer(model: ASFormer, features: np.ndarray) -> np.ndarray:
         mask = torch.ones(1, x.shape[-1], device=device)
         stage_logits = model(x, mask)
     return stage_logits[-1, 0].argmax(dim=0).cpu().numpy().astype(np.int64)
-
-
-def save_checkpoint(path: str | Path, model: ASFormer, model_config: dict, extra: dict) -> None:
-    """Write state_dict, constructor arguments and extra metadata atomically (temp + rename).
-
-    extra must hold plain Python values (str, int, float, lists, dicts): the loader
-    reads with torch.load(weights_only=True), which refuses arbitrary objects, so the
-    file is read back that way before the rename and a bad extra fails here, not later.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint = {
-        "format": CHECKPOINT_FORMAT,
-        "model_config": dict(model_config),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "extra": extra,
-    }
-    with replaced_on_success(path) as temporary:
-        torch.save(checkpoint, temporary)
-        try:
-            torch.load(temporary, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise ValueError(f"{path}: extra holds values a weights-only load refuses: {error}") from error
-
-
-def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[ASFormer, dict]:
-    """Rebuild the ASFormer saved by save_checkpoint, on device; returns (model, extra)."""
-    checkpoint = torch.load(Path(path), map_location=device, weights_only=True)
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(f"{path} is not an mmfeat ASFormer checkpoint; write it with save_checkpoint")
-    model = ASFormer(**checkpoint["model_config"])
-    model.load_state_dict(checkpoint["state_dict"], strict=True)
-    return model.to(device), checkpoint["extra"]
 
 
 def pad_batch(

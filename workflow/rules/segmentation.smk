@@ -26,6 +26,7 @@ rule train_asformer:
     input:
         features=feature_set_shards,
         labels=LABEL_DIGEST,
+        init_from=model_init_from,
     output:
         model="results/{dataset}/{model}/{features}/split{split}/model.pt",
         alignment="results/{dataset}/{model}/{features}/split{split}/train_alignment.json",

@@ -49,7 +49,23 @@ def segmentation_labels(wildcards):
 
 
 def model_settings(wildcards):
-    return json.dumps(config["models"][wildcards.model], sort_keys=True)
+    return json.dumps(model_entry(wildcards.model), sort_keys=True)
+
+
+def model_entry(name):
+    """The `models` entry, without an `init_from` left at null: its params stay those of a config
+    from before the key, whose trained models are then kept (the trainer fills the null back in)."""
+    entry = dict(config["models"][name])
+    if entry["init_from"] is None:
+        del entry["init_from"]
+    return entry
+
+
+def model_init_from(wildcards):
+    """The model file the model starts from (its `init_from`), or none: an input of the training, so
+    that a change to the file, or to the rule's output that makes it, reruns the training."""
+    init_from = config["models"][wildcards.model]["init_from"]
+    return [] if init_from is None else [init_from]
 
 
 def training_threads(wildcards):
@@ -118,7 +134,7 @@ def segmentation_report_settings(wildcards):
     cfg = dataset_config(wildcards.dataset)
     extractors = {name: config["extractors"][name] for _, name in segmentation_runs(wildcards.dataset)
                   if name in config["extractors"]}
-    return json.dumps({"dataset": cfg, "extractors": extractors, "model": config["models"][cfg["model"]]},
+    return json.dumps({"dataset": cfg, "extractors": extractors, "model": model_entry(cfg["model"])},
                       sort_keys=True)
 
 
