@@ -13,7 +13,8 @@ import numpy as np
 from mmfeat.datasets.mstcn_files import write_prediction_file
 from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.features.store import FeatureStore, ShardWriter
-from mmfeat.reports.segmentation_report import runs_from_split_dirs, write_segmentation_report
+from mmfeat.reports.run_manifest import read_run_manifest, write_run_manifest
+from mmfeat.reports.segmentation_report import runs_from_manifest, write_segmentation_report
 
 LABELS = {"a": ["cut"] * 6 + ["mix"] * 4, "b": ["mix"] * 5 + ["serve"] * 3, "c": ["cut"] * 3 + ["serve"] * 5}
 SPLITS = {1: ["a"], 2: ["b"], 3: ["c"]}  # test videos of each split; the others train
@@ -39,7 +40,7 @@ def write_outputs(tmp_path: Path, splits: int, weights: dict = RANDOM, num_shard
     with ShardWriter(tmp_path / "results/features/i3d/shard-0.h5", "i3d", SETTINGS["extractors"]["i3d"]) as shard:
         for video, labels in LABELS.items():
             shard.add_video(video, np.zeros((len(labels), 4)), np.arange(len(labels)), {"weights": weights})
-    split_dirs = []
+    manifest_splits = []
     for number in range(1, splits + 1):
         test = SPLITS[number]
         (root / "splits" / f"test.split{number}.bundle").write_text("".join(f"{v}.txt\n" for v in test))
@@ -55,15 +56,17 @@ def write_outputs(tmp_path: Path, splits: int, weights: dict = RANDOM, num_shard
         (directory / "alignment.json").write_text(json.dumps({"videos": {
             video: {"video_frames": len(LABELS[video]), "label_frames": len(LABELS[video]), "mismatch": 0,
                     "policy": "truncate"} for video in test}}))
-        split_dirs.append(directory)
+        manifest_splits.append({"split": number, "folder": directory, "metrics": directory / "metrics.json"})
+    write_run_manifest(tmp_path / "results/runs.json", [
+        {"method": "asformer", "model": "small", "feature_set": "i3d", "splits": manifest_splits}])
     settings = copy.deepcopy(SETTINGS)
     settings["dataset"]["splits"] = splits
     settings["dataset"]["features"]["num_shards"] = num_shards
     settings["model"]["training"]["epochs"] = epochs
     return {"name": "toy", "settings": settings, "dataset": SegmentationDataset(root),
             "stores": {"i3d": FeatureStore(tmp_path / "results/features/i3d/shard-0.h5")},
-            "runs": runs_from_split_dirs(split_dirs), "report_path": tmp_path / "results/report.md",
-            "ribbons_path": tmp_path / "results/ribbons.png"}
+            "runs": runs_from_manifest(read_run_manifest(tmp_path / "results/runs.json")),
+            "report_path": tmp_path / "results/report.md", "ribbons_path": tmp_path / "results/ribbons.png"}
 
 
 def write_report(tmp_path: Path, splits: int = 3, **changes) -> str:

@@ -1,20 +1,18 @@
 """mmfeat segmentation-report: the Markdown report of a cross-validated segmentation run.
 
     mmfeat segmentation-report --name demo-salads --dataset-root ROOT --features SHARDS... \
-        --split-dir results/demo-salads/asformer-demo/i3d-demo/split1 ... --report-settings JSON \
+        --runs results/demo-salads/runs.json --report-settings JSON \
         --output results/demo-salads/report.md --ribbons results/demo-salads/ribbons.png
 
-Split folders are results/{dataset}/{method}/{feature set}/split{k}; shards are
+The runs compared (method, model, feature set, each split's folder and metrics file) are
+those of the run manifest the workflow writes (mmfeat.reports.run_manifest); shards are
 results/{dataset}/features/{feature set}/shard-{k}.h5, grouped by their folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
-
-from mmfeat.errors import UserError
 
 NAME = "segmentation-report"
 HELP = "Write the Markdown report of a cross-validated segmentation run."
@@ -24,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", required=True, help="the dataset's name in the config")
     parser.add_argument("--dataset-root", required=True)
     parser.add_argument("--features", required=True, nargs="+", help="the HDF5 shards the model trained on")
-    parser.add_argument("--split-dir", required=True, nargs="+",
-                        help="results/{dataset}/{method}/{feature set}/split{k} folders")
+    parser.add_argument("--runs", required=True, metavar="JSON_FILE",
+                        help="the run manifest: results/{dataset}/runs.json, written by the workflow")
     parser.add_argument("--report-settings", required=True, metavar="JSON",
                         help='{"dataset": ..., "extractors": {name: ...}, "model": ...}: the config entries used, '
                         "shown in the report")
@@ -42,14 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.commands.json_arguments import json_object
     from mmfeat.datasets.segmentation import SegmentationDataset
     from mmfeat.features.store import FeatureStore
-    from mmfeat.reports.segmentation_report import runs_from_split_dirs, write_segmentation_report
+    from mmfeat.reports.run_manifest import read_run_manifest
+    from mmfeat.reports.segmentation_report import runs_from_manifest, write_segmentation_report
     from mmfeat.reports.stage_times import read_stage_times
 
     settings = json_object(args.report_settings, "--report-settings")
-    for path in args.split_dir:
-        if re.search(r"split\d+/?$", path) is None:
-            raise UserError(f"--split-dir {path}: expected a folder named split{{k}}")
-    runs = runs_from_split_dirs([Path(path) for path in args.split_dir])
+    runs = runs_from_manifest(read_run_manifest(args.runs))
     shards_by_set: dict[str, list[Path]] = {}
     for path in map(Path, args.features):
         shards_by_set.setdefault(path.parent.name, []).append(path)

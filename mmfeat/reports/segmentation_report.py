@@ -21,26 +21,29 @@ from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.features.store import FeatureStore
 from mmfeat.metrics.segmentation import METRIC_NAMES, evaluate_sequences
 from mmfeat.reports.references import REFERENCE_RESULTS
+from mmfeat.reports.run_manifest import RunEntry
 from mmfeat.reports.ribbons import draw_ribbons
 from mmfeat.reports.weights import describe_weights, is_random, random_features_warning
 from mmfeat.reports.wording import counted, linked_picture, mean_with_std
 from mmfeat.reports.stage_times import stage_times_section
 
 METRIC_TITLES = ("Acc", "Edit", "F1@10", "F1@25", "F1@50")  # METRIC_NAMES as a reader knows them
-ZERO_SHOT = "zero-shot"  # the method folder of zero-shot segmentation (workflow/rules/segmentation.smk)
+ZERO_SHOT = "zero-shot"  # the method of zero-shot segmentation in the run manifest (workflow/rules/segmentation.smk)
+MODEL_TITLES = {"asformer": "ASFormer"}  # a trained method's name in the report, by model kind
 
 
 @dataclass
 class SplitOutputs:
-    """What the workflow wrote for one split: results/{dataset}/{model}/split{k}/."""
+    """What the workflow wrote for one split: its folder (predictions, alignment) and its metrics file."""
 
     number: int
     directory: Path
+    metrics_path: Path
 
     # cached: the report reads each of these several times
     @cached_property
     def metrics(self) -> dict:
-        return json.loads((self.directory / "metrics.json").read_text())["mean"]
+        return json.loads(self.metrics_path.read_text())["mean"]
 
     @cached_property
     def alignment(self) -> dict:
@@ -62,9 +65,10 @@ class SplitOutputs:
 
 @dataclass
 class RunOutputs:
-    """One row of the comparison: a method (a model's name, or zero-shot) on one feature set, every split."""
+    """One row of the comparison: a method (a model kind, or zero-shot) on one feature set, every split."""
 
     method: str
+    model: str | None  # the name of the model trained under `models`; None for a method that trains nothing
     feature_set: str
     splits: list[SplitOutputs]
 
@@ -72,7 +76,7 @@ class RunOutputs:
     def title(self) -> str:
         if self.method == ZERO_SHOT:
             return f"zero-shot from action names, on `{self.feature_set}`"
-        return f"ASFormer (`{self.method}`) on `{self.feature_set}` features"
+        return f"{MODEL_TITLES.get(self.method, self.method)} (`{self.model}`) on `{self.feature_set}` features"
 
     @cached_property
     def per_split(self) -> np.ndarray:
@@ -90,15 +94,11 @@ class RunOutputs:
         return list(self.per_split.std(axis=0, ddof=1))
 
 
-def runs_from_split_dirs(split_dirs: list[Path]) -> list[RunOutputs]:
-    """Group results/{dataset}/{method}/{feature set}/split{k} folders into runs, in the given order."""
-    runs: dict[tuple[str, str], list[SplitOutputs]] = {}
-    for directory in split_dirs:
-        number = int(directory.name.removeprefix("split"))
-        runs.setdefault((directory.parent.parent.name, directory.parent.name), []).append(
-            SplitOutputs(number, directory))
-    return [RunOutputs(method, feature_set, sorted(splits, key=lambda split: split.number))
-            for (method, feature_set), splits in runs.items()]
+def runs_from_manifest(entries: list[RunEntry]) -> list[RunOutputs]:
+    """The report's rows from the run manifest's entries (mmfeat.reports.run_manifest), in its order."""
+    return [RunOutputs(entry.method, entry.model, entry.feature_set,
+                       [SplitOutputs(split.number, split.folder, split.metrics) for split in entry.splits])
+            for entry in entries]
 
 
 def write_segmentation_report(name: str, settings: dict, dataset: SegmentationDataset,
@@ -109,7 +109,7 @@ def write_segmentation_report(name: str, settings: dict, dataset: SegmentationDa
 
     `stage_times` are the wall seconds of each stage's jobs (`stage_times.read_stage_times`).
     """
-    trained = [run for run in runs if run.method != ZERO_SHOT] or runs
+    trained = [run for run in runs if run.model is not None] or runs
     ribbon_videos = _ribbon_videos(dataset, trained[0].splits, settings["dataset"].get("ribbon_videos", 3))
     if ribbon_videos:
         draw_ribbons(ribbon_videos, dataset.class_names, ribbons_path)

@@ -135,8 +135,26 @@ rule evaluate_split:
         " > {log} 2>&1"
 
 
+# The runs the report compares (method, model, feature set, each split's folder and metrics
+# file), written from the config, so that the report never reads a method from a folder's name.
+# Run by snakemake itself: it writes one small file, and again only when the runs change.
+rule segmentation_manifest:
+    output:
+        "results/{dataset}/runs.json",
+    log:
+        "results/{dataset}/logs/runs.log",
+    params:
+        runs=segmentation_manifest_runs,
+    wildcard_constraints:
+        dataset=datasets_of_kind("segmentation"),
+    localrule: True
+    run:
+        write_segmentation_manifest(output[0], params.runs, log[0])
+
+
 rule segmentation_report:
     input:
+        manifest="results/{dataset}/runs.json",
         metrics=segmentation_report_files("metrics.json"),
         predictions=segmentation_report_files("predictions"),
         bundles=segmentation_report_files("evaluated.bundle"),
@@ -162,7 +180,6 @@ rule segmentation_report:
         "results/{dataset}/logs/report.log",
     params:
         root=dataset_setting("root"),
-        split_dirs=report_split_dirs,
         report_settings=segmentation_report_settings,
     conda:
         "../../envs/mmfeat.yaml"
@@ -170,5 +187,5 @@ rule segmentation_report:
         dataset=datasets_of_kind("segmentation"),
     shell:
         "python -m mmfeat segmentation-report --name {wildcards.dataset:q} --dataset-root {params.root:q}"
-        " --features {input.features:q} --split-dir {params.split_dirs:q} --report-settings {params.report_settings:q}"
+        " --features {input.features:q} --runs {input.manifest:q} --report-settings {params.report_settings:q}"
         " --output {output.report:q} --ribbons {output.ribbons:q} --benchmarks {input.benchmarks:q} > {log} 2>&1"

@@ -1,6 +1,7 @@
 # Helpers of the segmentation rules (segmentation.smk): each returns what its name says.
 
 from mmfeat.datasets.label_digest import write_label_digest
+from mmfeat.reports.run_manifest import write_run_manifest
 
 ZERO_SHOT = "zero-shot"  # the results folder of zero-shot segmentation, in place of a model's name
 LABEL_DIGEST = "results/{dataset}/labels.sha256"  # stands for every label file (rule label_digest)
@@ -34,10 +35,36 @@ def split_numbers(dataset):
 
 def segmentation_split_dirs(dataset):
     return [
-        f"results/{dataset}/{method}/{feature_set}/split{k}"
+        split_dir(dataset, method, feature_set, k)
         for method, feature_set in segmentation_runs(dataset)
         for k in split_numbers(dataset)
     ]
+
+
+def split_dir(dataset, method, feature_set, k):
+    """The folder of one split's outputs (the rules' results/{dataset}/{model}/{features}/split{split})."""
+    return f"results/{dataset}/{method}/{feature_set}/split{k}"
+
+
+def segmentation_manifest_runs(wildcards):
+    """The run manifest's runs as JSON: each of segmentation_runs with its method (the model's kind, or
+    zero-shot), its model's name and its split folders, as mmfeat.reports.run_manifest writes them."""
+    dataset = wildcards.dataset
+    runs = []
+    for method, feature_set in segmentation_runs(dataset):
+        model = None if method == ZERO_SHOT else method
+        folders = [(k, split_dir(dataset, method, feature_set, k)) for k in split_numbers(dataset)]
+        runs.append({"method": ZERO_SHOT if model is None else config["models"][model]["kind"], "model": model,
+                     "feature_set": feature_set,
+                     "splits": [{"split": k, "folder": folder, "metrics": f"{folder}/metrics.json"}
+                                for k, folder in folders]})
+    return json.dumps(runs, sort_keys=True)
+
+
+def write_segmentation_manifest(manifest, runs_json, log_file):
+    """Write the manifest of segmentation_manifest_runs' JSON, and a line saying so into the log."""
+    count = write_run_manifest(manifest, json.loads(runs_json))
+    Path(log_file).write_text(f"{count} runs listed in {manifest}\n", encoding="utf-8")
 
 
 def feature_set_shards(wildcards):
@@ -113,15 +140,11 @@ def trained_split_files(filename):
     (zero-shot trains nothing)."""
 
     def files(wildcards):
-        return [f"results/{wildcards.dataset}/{method}/{feature_set}/split{k}/{filename}"
+        return [f"{split_dir(wildcards.dataset, method, feature_set, k)}/{filename}"
                 for method, feature_set in segmentation_runs(wildcards.dataset) if method != ZERO_SHOT
                 for k in split_numbers(wildcards.dataset)]
 
     return files
-
-
-def report_split_dirs(wildcards):
-    return segmentation_split_dirs(wildcards.dataset)
 
 
 def segmentation_report_shards(wildcards):
