@@ -61,7 +61,8 @@ def test_saving_refuses_provenance_a_weights_only_load_would_refuse(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("contents", [{"weights": torch.zeros(2)}, "not a dict"])
+@pytest.mark.parametrize("contents", [{"weights": torch.zeros(2)}, "not a dict",
+                                      {"format": "mmfeat-asformer-v1", "state_dict": {}, "extra": {}}])
 def test_other_files_are_refused_naming_the_file(tmp_path, contents):
     path = tmp_path / "other.pt"
     torch.save(contents, path)

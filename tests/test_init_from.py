@@ -12,6 +12,7 @@ import pytest
 import torch
 from asformer_old_format import write_old_asformer_file
 from conftest import run_snakemake
+from test_segmentation_report import write_outputs
 
 from mmfeat.checkpoints import save_model
 from mmfeat.cli import main as mmfeat_main
@@ -20,6 +21,7 @@ from mmfeat.errors import UserError
 from mmfeat.features.provenance import file_sha256
 from mmfeat.features.store import FeatureStore, ShardWriter
 from mmfeat.models.asformer import ASFormer
+from mmfeat.reports.segmentation_report import write_segmentation_report
 from mmfeat.training.asformer_saved import load_asformer, save_asformer
 from mmfeat.training.asformer_split import asformer_model_settings, train_split
 
@@ -126,6 +128,18 @@ def test_a_missing_init_from_is_refused_naming_the_file(dataset, tmp_path):
     with pytest.raises(UserError, match=r"init_from: model file \S*absent\.pt does not exist"):
         train_split(*dataset, 1, _settings(init_from=str(tmp_path / "absent.pt")), alignment="back",
                     max_length_mismatch=0.05)
+
+
+def test_the_report_says_which_file_the_model_started_from(tmp_path):
+    arguments = write_outputs(tmp_path, splits=1)
+    assert "trained from a random initialisation, seed 0" in _report(arguments)
+    arguments["settings"]["model"]["init_from"] = "results/base/asformer/i3d/split1/model.pt"
+    assert "trained from the weights of `results/base/asformer/i3d/split1/model.pt`, seed 0" in _report(arguments)
+
+
+def _report(arguments: dict) -> str:
+    write_segmentation_report(**arguments)
+    return arguments["report_path"].read_text()
 
 
 @pytest.mark.slow

@@ -105,4 +105,7 @@ def _old_format(path: Path) -> tuple[dict, dict[str, torch.Tensor], dict] | None
         return None
     if not isinstance(contents, dict) or contents.get("format") != OLD_FORMAT:
         return None
-    return dict(contents["model_config"]), contents["state_dict"], dict(contents["extra"])
+    try:
+        return dict(contents["model_config"]), contents["state_dict"], dict(contents["extra"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{path}: an {OLD_FORMAT} file without a readable {error}; train it again") from error
