@@ -2,9 +2,8 @@
 
 The rerun must write the same shard as a run that was never interrupted, and
 remove the temporary file the killed writer could not remove itself. The run
-is tests/configs/tiny.yaml made cheaper still (shorter I3D windows, fewer of
-them) and builds one shard only: rgb-01-1 and the unreadable rgb-01-2, so
-both features and an exclusion are compared.
+is tests/configs/tiny.yaml's and builds one shard only: rgb-01-1 and the
+unreadable rgb-01-2, so both features and an exclusion are compared.
 """
 
 from __future__ import annotations
@@ -18,33 +17,22 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import yaml
 from conftest import TINY_CONFIG, run_snakemake, snakemake_command
 
 pytestmark = pytest.mark.slow
 
 SHARD = "results/tiny-salads/features/i3d-tiny/shard-0.h5"
-CHEAPER_EXTRACTOR = {"window": 9, "stride": 4}  # a quarter of tiny.yaml's I3D work; the job is the same
-
-
-def _write_config(workdir: Path) -> None:
-    config = yaml.safe_load(TINY_CONFIG.read_text())
-    config["extractors"]["i3d-tiny"].update(CHEAPER_EXTRACTOR)
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
-
-
-def _snakemake_arguments(workdir: Path) -> list[str]:
-    return ["--configfile", str(workdir / "tiny.yaml"), "--cores", "2", SHARD]
+SNAKEMAKE_ARGUMENTS = ("--configfile", str(TINY_CONFIG), "--cores", "2", SHARD)
 
 
 def _run_snakemake(workdir: Path) -> None:
-    run_snakemake(workdir, *_snakemake_arguments(workdir))
+    run_snakemake(workdir, *SNAKEMAKE_ARGUMENTS)
 
 
 def _kill_the_writer_once_it_writes(workdir: Path) -> Path:
     """Run snakemake, SIGKILL the extraction process as soon as its temporary shard exists; return that file."""
     features_dir = (workdir / SHARD).parent
-    run = subprocess.Popen(snakemake_command(workdir, *_snakemake_arguments(workdir)), stdout=subprocess.DEVNULL,
+    run = subprocess.Popen(snakemake_command(workdir, *SNAKEMAKE_ARGUMENTS), stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
@@ -82,7 +70,6 @@ def _shard_contents(path: Path) -> dict[str, tuple]:
 def test_a_killed_extraction_reruns_to_the_same_shard_and_leaves_no_temporary(tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
-    _write_config(workdir)
 
     temporary = _kill_the_writer_once_it_writes(workdir)
     assert temporary.exists() and not (workdir / SHARD).exists(), "a killed writer leaves its temporary, no shard"
