@@ -5,7 +5,8 @@ The data is on disk before the run (written by `mmfeat make-demo-salads` and
 gives each dataset only the keys the schema requires: every optional section,
 `decode` included, comes from the schema's defaults. The root is a folder
 whose names hold spaces, and one video (one sample) is named `vidéo 01`: a
-space and a non-ASCII letter, as on many laptops and shared drives.
+space and a non-ASCII letter, as on many laptops and shared drives. One
+Snakemake run takes both datasets to their reports, as one config holding both would.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from mmfeat.humor.features import load_modality_features
 pytestmark = pytest.mark.slow
 
 SALADS_ROOT = "my data/set 1"
-FUNNY_ROOT = "my data/set 1"
+FUNNY_ROOT = "my data/set 2"
 SPACED_ID = "vidéo 01"
-# the extractors and the model at the tiny sizes of tests/configs/tiny*.yaml: the datasets are what is minimal
-TINY_I3D = {"kind": "i3d", "window": 5, "resize_short": 32, "crop": 32, "stride": 2, "device": "cpu"}
+# the extractors and the model at tiny sizes, as in tests/configs/tiny*.yaml: the datasets are what is minimal
+TINY_I3D = {"kind": "i3d", "window": 5, "resize_short": 32, "crop": 32, "stride": 6, "device": "cpu"}
 TINY_ASFORMER = {"kind": "asformer", "num_layers": 4, "num_f_maps": 16,
                  "training": {"epochs": 2, "seed": 0, "sample_rate": 1, "device": "cpu", "threads": 1}}
 
@@ -46,39 +47,38 @@ def make_demo(kind: str, root: Path, *arguments: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def salads_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("user-salads")
-    # 5 subjects for the default 5 splits; nothing damaged or unreadable, as decode's defaults fail on it
-    make_demo("salads", workdir / SALADS_ROOT, "--videos", "10", "--frames", "36", "40", "--size", "32", "24",
-              "--splits", "5", "--damaged", "0", "--unreadable", "0")
-    _rename_video(workdir / SALADS_ROOT, "rgb-01-1", SPACED_ID)
+def user_run(tmp_path_factory):
+    """One run of both datasets to their reports: a segmentation one and a humour one."""
+    workdir = tmp_path_factory.mktemp("user-datasets")
+    make_segmentation_dataset(workdir / SALADS_ROOT)
+    make_humour_dataset(workdir / FUNNY_ROOT)
     config = {
-        "datasets": {"salads": {"kind": "segmentation", "root": SALADS_ROOT, "features": {"video": "i3d-tiny"},
-                                "model": "asformer-tiny"}},
-        "extractors": {"i3d-tiny": TINY_I3D},
+        "datasets": {
+            "salads": {"kind": "segmentation", "root": SALADS_ROOT, "features": {"video": "i3d-tiny"},
+                       "model": "asformer-tiny"},
+            # the two modalities read from the clips; text reads the transcript only (tests/test_workflow_humor.py)
+            "funny": {"kind": "humor", "root": FUNNY_ROOT, "features": {"audio": "wav2vec2-tiny", "video": "i3d-tiny"}},
+        },
+        "extractors": {"i3d-tiny": TINY_I3D, "wav2vec2-tiny": {"kind": "wav2vec2", "device": "cpu"}},
         "models": {"asformer-tiny": TINY_ASFORMER},
     }
-    run_snakemake(workdir, "--cores", "2", "results/salads/report.md", config=config)
+    run_snakemake(workdir, "--cores", "2", "results/salads/report.md", "results/funny/report.md", config=config)
     return workdir
 
 
-@pytest.fixture(scope="module")
-def funny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("user-funny")
-    root = workdir / FUNNY_ROOT
+def make_segmentation_dataset(root: Path) -> None:
+    # 5 subjects for the default 5 splits; nothing damaged or unreadable, as decode's defaults fail on it
+    make_demo("salads", root, "--videos", "10", "--frames", "36", "40", "--size", "32", "24",
+              "--splits", "5", "--damaged", "0", "--unreadable", "0")
+    _rename_video(root, "rgb-01-1", SPACED_ID)
+
+
+def make_humour_dataset(root: Path) -> None:
     summary = make_demo("urfunny", root, "--samples", "20", "--size", "32", "24", "--fps", "8", "--seed", "1")
     # decode's default fails on a clip without audio: drop it and the id without video, as a clean release
     _drop_samples(root, {summary["no_audio"], summary["no_video"]})
     kept = [sample_id for sample_id in summary["ids"] if sample_id not in (summary["no_audio"], summary["no_video"])]
     _rename_sample(root, kept[0], SPACED_ID)
-    config = {
-        "datasets": {"funny": {"kind": "humor", "root": FUNNY_ROOT,
-                               "features": {"audio": "wav2vec2-tiny", "video": "i3d-tiny"}}},
-        # the two modalities read from the clips; text reads the transcript only (tests/test_workflow_humor.py)
-        "extractors": {"wav2vec2-tiny": {"kind": "wav2vec2", "device": "cpu"}, "i3d-tiny": {**TINY_I3D, "stride": 6}},
-    }
-    run_snakemake(workdir, "--cores", "2", "results/funny/report.md", config=config)
-    return workdir
 
 
 def _rename_video(root: Path, video_id: str, new_id: str) -> None:
@@ -116,48 +116,48 @@ def _drop_samples(root: Path, sample_ids: set[int]) -> None:
         (root / VIDEOS_DIR / f"{sample_id}.mp4").unlink(missing_ok=True)
 
 
-def test_a_segmentation_dataset_of_only_required_keys_runs_to_its_report_with_the_schema_defaults(salads_run):
-    report = (salads_run / "results/salads/report.md").read_text(encoding="utf-8")
+def test_a_segmentation_dataset_of_only_required_keys_runs_to_its_report_with_the_schema_defaults(user_run):
+    report = (user_run / "results/salads/report.md").read_text(encoding="utf-8")
     # the default 5 splits, each with a row
     for split in range(1, 6):
         assert re.search(rf"^\| split {split} \| \d+ \|( [\d.]+ \|){{5}}$", report, re.MULTILINE), split
-    store = FeatureStore(sorted((salads_run / "results/salads/features/i3d-tiny").glob("shard-*.h5")))
-    assert len(list((salads_run / "results/salads/features/i3d-tiny").glob("shard-*.h5"))) == 4  # num_shards
+    store = FeatureStore(sorted((user_run / "results/salads/features/i3d-tiny").glob("shard-*.h5")))
+    assert len(list((user_run / "results/salads/features/i3d-tiny").glob("shard-*.h5"))) == 4  # num_shards
     assert len(store.videos()) == 10 and not store.excluded()
     assert store.provenance(store.videos()[0])["versions"]["decoder"]["backend"] == "opencv"  # decode.backend
 
 
-def test_a_humour_dataset_of_only_required_keys_runs_to_its_report_with_the_schema_defaults(funny_run):
-    report = (funny_run / "results/funny/report.md").read_text(encoding="utf-8")
+def test_a_humour_dataset_of_only_required_keys_runs_to_its_report_with_the_schema_defaults(user_run):
+    report = (user_run / "results/funny/report.md").read_text(encoding="utf-8")
     for modality in ("audio", "video"):
         assert re.search(rf"^\| {modality} \| MLP \| [\d.]+ ± [\d.]+ \|", report, re.MULTILINE), modality
-    video = FeatureStore(sorted((funny_run / "results/funny/features/i3d-tiny").glob("shard-*.h5")))
+    video = FeatureStore(sorted((user_run / "results/funny/features/i3d-tiny").glob("shard-*.h5")))
     assert len(video.videos()) == 18 and not video.excluded()
     assert video.provenance(video.videos()[0])["versions"]["decoder"]["backend"] == "opencv"
-    assert json.loads((funny_run / "results/funny/humor/results.json").read_text())["seeds"] == [0, 1, 2, 3, 4]
+    assert json.loads((user_run / "results/funny/humor/results.json").read_text())["seeds"] == [0, 1, 2, 3, 4]
 
 
-def test_a_root_and_a_video_name_with_spaces_reach_every_segmentation_job_intact(salads_run):
-    store = FeatureStore(sorted((salads_run / "results/salads/features/i3d-tiny").glob("shard-*.h5")))
+def test_a_root_and_a_video_name_with_spaces_reach_every_segmentation_job_intact(user_run):
+    store = FeatureStore(sorted((user_run / "results/salads/features/i3d-tiny").glob("shard-*.h5")))
     assert SPACED_ID in store.videos()
-    assert SPACED_ID in (salads_run / "results/salads/report.md").read_text(encoding="utf-8")  # a ribbon's video
-    root = salads_run / SALADS_ROOT
+    assert SPACED_ID in (user_run / "results/salads/report.md").read_text(encoding="utf-8")  # a ribbon's video
+    root = user_run / SALADS_ROOT
     (split,) = [bundle for bundle in (root / "splits").glob("test.split*.bundle")
                 if f"{SPACED_ID}.txt" in read_bundle(bundle)]
-    split_dir = salads_run / "results/salads/asformer-tiny/i3d-tiny" / split.name.split(".")[1]
+    split_dir = user_run / "results/salads/asformer-tiny/i3d-tiny" / split.name.split(".")[1]
     predicted = read_prediction_file(split_dir / "predictions" / SPACED_ID)
     assert len(predicted) == len(read_frame_labels(root / "groundTruth" / f"{SPACED_ID}.txt"))
     assert SPACED_ID in [Path(name).stem for name in read_bundle(split_dir / "evaluated.bundle")]
 
 
-def test_a_root_and_a_sample_id_with_spaces_reach_every_humour_job_intact(funny_run):
+def test_a_root_and_a_sample_id_with_spaces_reach_every_humour_job_intact(user_run):
     for extractor in ("wav2vec2-tiny", "i3d-tiny"):
-        store = FeatureStore(sorted((funny_run / f"results/funny/features/{extractor}").glob("shard-*.h5")))
+        store = FeatureStore(sorted((user_run / f"results/funny/features/{extractor}").glob("shard-*.h5")))
         assert SPACED_ID in store.videos(), extractor
     for modality in ("audio", "video"):
-        features = load_modality_features(funny_run / "results/funny/humor/features" / f"{modality}.npz")
+        features = load_modality_features(user_run / "results/funny/humor/features" / f"{modality}.npz")
         assert SPACED_ID in features.ids.tolist(), modality
-    assert json.loads((funny_run / "results/funny/humor/skipped.json").read_text()) == {}
+    assert json.loads((user_run / "results/funny/humor/skipped.json").read_text()) == {}
 
 
 def test_a_failing_job_on_a_root_with_spaces_shows_the_end_of_its_log(tmp_path):
