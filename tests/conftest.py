@@ -9,6 +9,7 @@ The reference vectors the tests compare against are kept in the repository, in
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ REFERENCE_DIR = REPO_ROOT / "tests" / "data"
 SNAKEFILE = REPO_ROOT / "Snakefile"
 TINY_CONFIG = REPO_ROOT / "tests" / "configs" / "tiny.yaml"              # segmentation demo, I3D and S3D
 TINY_HUMOR_CONFIG = REPO_ROOT / "tests" / "configs" / "tiny-humor.yaml"  # UR-FUNNY demo, three modalities
+TINY_HOWTO_CONFIG = REPO_ROOT / "tests" / "configs" / "tiny-howto.yaml"  # narrated demo, pretraining
+TINY_HOWTO_TARGET = "results/tiny-howto/report.md"
 SNAKEMAKE_TIMEOUT = 1200  # seconds; a bound on a hung run, not a timing (a tiny run takes one or two minutes)
 
 
@@ -61,6 +64,35 @@ def terminal_and_logs(workdir: Path, result: subprocess.CompletedProcess) -> str
     logs = "\n".join(f"--- {path}\n{path.read_text(errors='replace')[-3000:]}"
                      for path in sorted(workdir.glob("results/*/logs/**/*.log")))
     return f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-6000:]}\n{logs}"
+
+
+@pytest.fixture(scope="session")
+def tiny_howto_run(tmp_path_factory) -> Path:
+    """A finished run of tests/configs/tiny-howto.yaml to its report, shared by the test files that read one.
+
+    Read it, or copy it with `copy_run` before running anything in it: the run is made once a session.
+    """
+    workdir = tmp_path_factory.mktemp("tiny-howto-run")
+    run_snakemake(workdir, "--cores", "2", TINY_HOWTO_TARGET, config=TINY_HOWTO_CONFIG)
+    return workdir
+
+
+def copy_run(workdir: Path, copy: Path) -> Path:
+    """A copy of a run's folder that Snakemake finds as finished as the original (file times kept)."""
+    shutil.copytree(workdir, copy, symlinks=True)  # copy2: the modification times snakemake compares
+    return copy
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """The one-node SLURM of tests/local_slurm.py, started once a session (skipped, saying why, where it cannot)."""
+    from local_slurm import LocalSlurm, missing_requirements
+
+    reason = missing_requirements()
+    if reason:
+        pytest.skip(f"no local SLURM: {reason}")
+    with LocalSlurm(tmp_path_factory.mktemp("slurm")).started() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

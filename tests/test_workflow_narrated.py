@@ -5,13 +5,10 @@ Dry runs only (a few seconds each); the extraction itself is tests/test_narrated
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import REPO_ROOT
+from conftest import run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -26,11 +23,7 @@ CONFIG = {
 
 def dry_run(workdir: Path, *targets: str) -> str:
     """The terminal's text of `snakemake -n -p` in `workdir` with CONFIG; fails the test on a nonzero status."""
-    (workdir / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO_ROOT / "Snakefile"),
-                             "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
-                             "--cores", "2", "-n", "-p", *targets], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    result = run_snakemake(workdir, "--cores", "2", "-n", "-p", *targets, config=CONFIG)
     return result.stdout + result.stderr
 
 

@@ -3,7 +3,9 @@
     pytest tests/test_workflow_pretraining.py
 
 tests/configs/tiny-howto.yaml: ten 8-9 s clips at 32x24 (two held out), S3D on 32x32 crops,
-a one-layer random VideoCLIP of width 16, two epochs of four-pair steps in chunks of two.
+a one-layer random VideoCLIP of width 16, two epochs of four-pair steps in chunks of two. The
+run is conftest's `tiny_howto_run`, made once a session (tests/test_workflow_slurm_pretraining.py
+reads it too); this file works in a copy of it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -20,12 +21,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, run_snakemake, snakemake_command, write_config
+from conftest import (TINY_HOWTO_CONFIG, TINY_HOWTO_TARGET, copy_run, run_snakemake, snakemake_command,
+                      write_config)
 
 pytestmark = pytest.mark.slow
 
-TINY_HOWTO = REPO_ROOT / "tests" / "configs" / "tiny-howto.yaml"
-TARGET = "results/tiny-howto/report.md"
+TARGET = TINY_HOWTO_TARGET
 MODEL_DIR = "results/tiny-howto/pretrain/videoclip-tiny"
 AFTER_PRETRAINING = {"pretrain": 1, "evaluate_retrieval": 1, "pretraining_report": 1}
 
@@ -47,12 +48,10 @@ def changed_config(config: Path, directory: Path, change) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pretraining_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny-howto")
-    config = workdir / "tiny-howto.yaml"
-    shutil.copy(TINY_HOWTO, config)
-    run_snakemake(workdir, "--cores", "2", TARGET, config=config)
-    return workdir, config
+def pretraining_run(tiny_howto_run, tmp_path_factory):
+    """A copy of the session's run: the kill test below runs pretraining again in it."""
+    workdir = copy_run(tiny_howto_run, tmp_path_factory.mktemp("tiny-howto") / "run")
+    return workdir, TINY_HOWTO_CONFIG
 
 
 def test_the_run_ends_in_the_weights_their_history_evaluation_and_report(pretraining_run):

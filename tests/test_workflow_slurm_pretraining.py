@@ -3,40 +3,33 @@
     pytest tests/test_workflow_slurm_pretraining.py
 
 The dry runs read what profiles/slurm gives the pretrain job (the GPUs of one node, one
-torchrun process each) and how many processes it starts elsewhere. The slow test starts the
-one-node SLURM of tests/local_slurm.py (root and Debian's SLURM packages, else it is skipped
-and says why) and runs the pretrain rule of tests/configs/tiny-howto.yaml through
-profiles/slurm with 2 CPU processes on gloo: the weights must equal those one process
-makes on this machine, within 1e-6.
+torchrun process each) and how many processes it starts elsewhere. The slow test runs the
+pretrain rule of tests/configs/tiny-howto.yaml again through profiles/slurm, with 2 CPU
+processes on gloo, on conftest's `slurm_cluster` (the one-node SLURM of tests/local_slurm.py;
+root and Debian's SLURM packages, else it is skipped and says why): the weights must equal
+those one process made on this machine (conftest's `tiny_howto_run`), within 1e-6.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, TINY_HOWTO_CONFIG, copy_run, run_snakemake
 from local_slurm import PARTITION
-from test_workflow_slurm import cluster_override, completion_records, slurm_cluster  # noqa: F401 (a fixture)
+from test_workflow_slurm import cluster_override, completion_records
 
-TINY_HOWTO = REPO_ROOT / "tests" / "configs" / "tiny-howto.yaml"
 SLURM_PROFILE = REPO_ROOT / "profiles" / "slurm"
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO_ROOT / "Snakefile")]
 MODEL = "results/tiny-howto/pretrain/videoclip-tiny/model.pt"
 RUN_TIMEOUT = 900  # seconds
 
 
 def planned_pretrain_job(workdir: Path, config: Path, *arguments: str) -> tuple[dict[str, str], str]:
     """The resources and the shell command of the pretrain job, as a dry run prints them."""
-    result = subprocess.run([*SNAKEMAKE, MODEL, "--directory", str(workdir), "--configfile", str(config),
-                             "--dry-run", "--printshellcmds", *arguments], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = run_snakemake(workdir, MODEL, "--dry-run", "--printshellcmds", *arguments, config=config)
     job = result.stdout[result.stdout.index("rule pretrain:"):]
     resources = re.search(r"^\s*resources: (.*)$", job, re.MULTILINE).group(1)
     command = re.search(r"^Shell command: (.*)$", job, re.MULTILINE).group(1)
@@ -44,16 +37,13 @@ def planned_pretrain_job(workdir: Path, config: Path, *arguments: str) -> tuple[
 
 
 def tiny_config(directory: Path, **distributed: int) -> Path:
-    """tests/configs/tiny-howto.yaml and `distributed`, without dropout (each process draws its own masks) and
-    at a tenth of its learning rate: Adam scales each update to about the rate, also where a gradient is
-    near 0 and its rounding (the order of two processes' sums) decides its sign; at 1e-3 the 8 steps'
-    weights differ by up to 2e-6, at 1e-4 by 2e-7 (the steps' losses agree to 1e-7 either way)."""
-    config = yaml.safe_load(TINY_HOWTO.read_text())
-    config["models"]["videoclip-tiny"]["dropout"] = 0.0
-    config["datasets"]["tiny-howto"]["pretraining"]["optimiser"]["learning_rate"] = 0.0001
-    if distributed:
-        config["datasets"]["tiny-howto"]["distributed"] = distributed
-    path = directory / ("tiny-howto.yaml" if not distributed else "tiny-howto-distributed.yaml")
+    """tests/configs/tiny-howto.yaml (without dropout and at a learning rate of 1e-4 for this file's
+    comparison; it says why) and `distributed`."""
+    if not distributed:
+        return TINY_HOWTO_CONFIG
+    config = yaml.safe_load(TINY_HOWTO_CONFIG.read_text())
+    config["datasets"]["tiny-howto"]["distributed"] = distributed
+    path = directory / "tiny-howto-distributed.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -77,7 +67,7 @@ def test_one_process_runs_python_and_several_run_torchrun(tmp_path, arguments, d
     resources, command = planned_pretrain_job(tmp_path, tiny_config(tmp_path, **distributed), "--cores", "8",
                                               *arguments)
     assert resources["gpu"] == str(gpus)
-    assert f"; {launcher} --dataset-root " in command
+    assert f"; {launcher} --" in command  # the launcher, then mmfeat pretrain's flags (in any order)
 
 
 # --- a real SLURM -------------------------------------------------------------------------
@@ -94,38 +84,33 @@ def pretrain_override(profile: dict) -> dict:
     return override
 
 
-def run(workdir: Path, *arguments: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    # cwd: the plugin puts its logs under the directory snakemake starts in
-    result = subprocess.run([*SNAKEMAKE, MODEL, "--directory", str(workdir), *arguments], cwd=workdir, env=env,
-                            capture_output=True, text=True, timeout=RUN_TIMEOUT)
-    if result.returncode != 0:
-        logs = "\n".join(f"--- {path}\n{path.read_text()[-3000:]}"
-                         for path in sorted([*workdir.glob("results/*/logs/**/*.log"),
-                                             *workdir.glob(".snakemake/slurm_logs/**/*.log")]))
-        pytest.fail(f"snakemake {' '.join(arguments)} failed:\n{result.stderr[-5000:]}\n{logs}")
-    return result
+def slurm_logs(workdir: Path) -> str:
+    """The end of each log the SLURM plugin wrote, for a failure's message."""
+    return "\n".join(f"--- {path}\n{path.read_text(errors='replace')[-3000:]}"
+                     for path in sorted(workdir.glob(".snakemake/slurm_logs/**/*.log")))
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_under_slurm_end_in_the_weights_of_one_process(slurm_cluster, tmp_path):  # noqa: F811
+def test_two_gloo_processes_under_slurm_end_in_the_weights_of_one_process(slurm_cluster, tiny_howto_run, tmp_path):
     import torch
 
     from mmfeat.checkpoints import load_model
 
-    workdir = tmp_path / "run"
-    workdir.mkdir()
-    # one process on this machine: the features, and the weights to compare with
-    run(workdir, "--configfile", str(tiny_config(workdir)), "--cores", "2")
+    # one process on this machine: the session's run, its features, and the weights to compare with
+    workdir = copy_run(tiny_howto_run, tmp_path / "run")
     _, one_process, _ = load_model(workdir / MODEL, expected_kind="videoclip")
-    shutil.copy(workdir / MODEL, tmp_path / "one-process.pt")
 
     override = workdir / "cluster-override"
     override.mkdir()
     profile = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
     (override / "config.yaml").write_text(yaml.safe_dump(pretrain_override(profile)))
     two_processes_config = tiny_config(workdir, gpus=0, cpu_processes=2)
-    run(workdir, "--profile", str(SLURM_PROFILE), "--profile", str(override), "--forcerun", "pretrain",
-        "--configfile", str(two_processes_config), env=slurm_cluster.environment())
+    # cwd: the plugin puts its logs under the directory snakemake starts in
+    result = run_snakemake(workdir, MODEL, "--profile", str(SLURM_PROFILE), "--profile", str(override),
+                           "--forcerun", "pretrain", config=two_processes_config, check=False, timeout=RUN_TIMEOUT,
+                           cwd=workdir, env=slurm_cluster.environment())
+    if result.returncode != 0:
+        pytest.fail(f"the SLURM run failed:\n{result.stderr[-5000:]}\n{slurm_logs(workdir)}")
 
     (job_log,) = (workdir / ".snakemake" / "slurm_logs" / "rule_pretrain").glob("**/*.log")
     record = completion_records(slurm_cluster)[job_log.stem]
