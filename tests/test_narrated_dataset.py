@@ -167,7 +167,7 @@ def test_the_holdout_is_the_same_in_another_process(tmp_path):
 @pytest.mark.parametrize(("frames", "fps"), [(20, 10), (24, 10), (121, 15), (90, 30), (7, 15)])
 def test_one_second_interval_per_s3d_row(frames, fps):
     """As many intervals as S3D makes rows at step_seconds 1 (10 fps resampling), row k's around k s."""
-    from mmfeat.features.extractors.s3d import resampled
+    from mmfeat.features.extractors.clips import resampled
 
     duration = frames / fps
     resampled_frames = sum(1 for _ in resampled(((index, None) for index in range(frames)), fps, 10))

@@ -14,6 +14,7 @@ import torch
 
 from mmfeat.errors import UserError
 from mmfeat.features.extractors import s3d as s3d_extractor
+from mmfeat.features.extractors.clips import resampled
 from mmfeat.features.extractors.items import FRAME_INDEX, VideoItem
 from mmfeat.models.s3d import S3D, SentenceEmbedding, load_s3d, tokenise
 
@@ -370,11 +371,11 @@ def test_a_video_shorter_than_a_window_gives_one_row_and_an_empty_one_none(model
 
 def test_resampling_takes_the_nearest_decoded_frame():
     frames = decoded_frames(30)
-    assert [index for index, _ in s3d_extractor.resampled(frames, 30.0, 10.0)] == list(range(0, 30, 3))
+    assert [index for index, _ in resampled(frames, 30.0, 10.0)] == list(range(0, 30, 3))
     gapped = [frame for frame in frames if frame[0] != 3]
     # time 0.1 s is as near to frame 2 as to frame 4: the later one wins
-    assert [index for index, _ in s3d_extractor.resampled(gapped, 30.0, 10.0)][:3] == [0, 4, 6]
-    assert [index for index, _ in s3d_extractor.resampled(frames[:4], 4.0, 10.0)] == [0, 0, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert [index for index, _ in resampled(gapped, 30.0, 10.0)][:3] == [0, 4, 6]
+    assert [index for index, _ in resampled(frames[:4], 4.0, 10.0)] == [0, 0, 1, 1, 2, 2, 2, 3, 3, 3]
 
 
 def test_settings_round_trip_and_refuse_what_the_schema_cannot_check():

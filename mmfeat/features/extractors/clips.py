@@ -1,4 +1,4 @@
-"""Clips around frames, streamed: what every windowed video extractor (I3D, S3D) builds its batches from.
+"""Clips around frames, streamed: what every windowed video extractor (I3D, S3D, TimeSformer) builds its batches from.
 
     frames = ((index, resized_centre_crop(rgb, 256, 224, device)) for index, rgb in decoded)
     clips = centred_clips(frames, before=10, after=10, step=1, frame_shape=(3, 224, 224), device=device)
@@ -42,6 +42,45 @@ def resized_centre_crop(rgb: np.ndarray, resize_short: int, crop: int, device: t
     top = (resized_size[0] - crop) // 2
     left = (resized_size[1] - crop) // 2
     return image[:, top : top + crop, left : left + crop] / 255.0
+
+
+def stepped_frames(item, fps: float | None, step_frames: int | None,
+                   step_seconds: float) -> tuple[Iterator[tuple[int, np.ndarray]], int]:
+    """An item's decoded frames resampled to `fps` (its own rate when None), and the step between clip
+    centres in those frames: `step_frames`, or `step_seconds` at that rate (at least 1).
+
+    What the extractors with a frame rate and a step in seconds (S3D, TimeSformer) share.
+    """
+    rate = fps if fps is not None else item.fps
+    step = step_frames if step_frames is not None else max(1, round(step_seconds * rate))
+    frames = item.frames if fps is None else resampled(item.frames, item.fps, fps)
+    return frames, step
+
+
+def resampled(
+    frames: Iterable[tuple[int, np.ndarray]], source_fps: float, target_fps: float
+) -> Iterator[tuple[int, np.ndarray]]:
+    """For each time k / target_fps within the video, the decoded frame nearest to it (ties: the later one).
+
+    A frame's time is its stream index / source_fps, so frames the decoder
+    skipped leave their neighbours to fill in. The video lasts until one
+    source frame after its last decoded frame.
+    """
+    if source_fps <= 0 or target_fps <= 0:
+        raise ValueError(f"frame rates must be positive, got source {source_fps} and target {target_fps}")
+    target = 0  # the next output time is target / target_fps
+    previous = None
+    for stream_index, rgb in frames:
+        if previous is not None:
+            # target time < midpoint of the two frames' times, without dividing
+            while 2 * target * source_fps < target_fps * (previous[0] + stream_index):
+                yield previous
+                target += 1
+        previous = (stream_index, rgb)
+    if previous is not None:
+        while target * source_fps < target_fps * (previous[0] + 1):
+            yield previous
+            target += 1
 
 
 def model_batches(

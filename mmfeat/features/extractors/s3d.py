@@ -25,7 +25,7 @@ memory (clips.for_device_speed); on a CPU in float32.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +34,7 @@ from torch import nn
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
-from mmfeat.features.extractors.clips import for_device_speed, model_batches, resized_centre_crop
+from mmfeat.features.extractors.clips import for_device_speed, model_batches, resized_centre_crop, stepped_frames
 from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem, concatenated
 from mmfeat.features.extractors.settings_base import ExtractorSettings
 from mmfeat.models.s3d import EMBEDDING_DIM, MIXED_5C_DIM, S3D, load_s3d
@@ -100,9 +100,7 @@ def extract_chunks(item: VideoItem, model: S3D, settings: Settings) -> Iterator[
     Decoding, resampling and preprocessing run in a reader thread while the
     model works on the previous batch.
     """
-    rate = settings.fps if settings.fps is not None else item.fps
-    step = settings.step_frames if settings.step_frames is not None else max(1, round(settings.step_seconds * rate))
-    frames = item.frames if settings.fps is None else resampled(item.frames, item.fps, settings.fps)
+    frames, step = stepped_frames(item, settings.fps, settings.step_frames, settings.step_seconds)
     # a window of W frames: W/2 before its centre and W/2 - 1 after (S3D's windows are even)
     before = settings.window // 2
     batches = model_batches(frames, lambda rgb, device: preprocess_frame(rgb, settings, device),
@@ -122,32 +120,6 @@ def extract_chunks(item: VideoItem, model: S3D, settings: Settings) -> Iterator[
             position_kind=FRAME_INDEX,
             outputs={"video_embedding": np.zeros((0, EMBEDDING_DIM), np.float32)},
         )
-
-
-def resampled(
-    frames: Iterable[tuple[int, np.ndarray]], source_fps: float, target_fps: float
-) -> Iterator[tuple[int, np.ndarray]]:
-    """For each time k / target_fps within the video, the decoded frame nearest to it (ties: the later one).
-
-    A frame's time is its stream index / source_fps, so frames the decoder
-    skipped leave their neighbours to fill in. The video lasts until one
-    source frame after its last decoded frame.
-    """
-    if source_fps <= 0 or target_fps <= 0:
-        raise ValueError(f"frame rates must be positive, got source {source_fps} and target {target_fps}")
-    target = 0  # the next output time is target / target_fps
-    previous = None
-    for stream_index, rgb in frames:
-        if previous is not None:
-            # target time < midpoint of the two frames' times, without dividing
-            while 2 * target * source_fps < target_fps * (previous[0] + stream_index):
-                yield previous
-                target += 1
-        previous = (stream_index, rgb)
-    if previous is not None:
-        while target * source_fps < target_fps * (previous[0] + 1):
-            yield previous
-            target += 1
 
 
 def preprocess_frame(rgb: np.ndarray, settings: Settings, device: torch.device) -> torch.Tensor:

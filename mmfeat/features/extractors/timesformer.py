@@ -46,10 +46,9 @@ from torch import nn
 
 from mmfeat.devices import resolve_device
 from mmfeat.errors import UserError
-from mmfeat.features.extractors.clips import model_batches, resized_centre_crop
+from mmfeat.features.extractors.clips import model_batches, resized_centre_crop, stepped_frames
 from mmfeat.features.extractors.items import FRAME_INDEX, Extracted, VideoItem, concatenated
 from mmfeat.features.extractors.local_models import directory_identity, loaded_strictly, model_directory
-from mmfeat.features.extractors.s3d import resampled
 from mmfeat.features.extractors.settings_base import ExtractorSettings
 
 log = logging.getLogger(__name__)
@@ -181,9 +180,7 @@ def extract_chunks(item: VideoItem, encoder: TimesformerEncoder, settings: Setti
     Decoding, resampling and preprocessing run in a reader thread while the
     model works on the previous batch.
     """
-    rate = settings.fps if settings.fps is not None else item.fps
-    step = settings.step_frames if settings.step_frames is not None else max(1, round(settings.step_seconds * rate))
-    frames = item.frames if settings.fps is None else resampled(item.frames, item.fps, settings.fps)
+    frames, step = stepped_frames(item, settings.fps, settings.step_frames, settings.step_seconds)
     before = encoder.num_frames // 2  # 8 frames: 4 before the centre, 3 after, as S3D's even windows
     batches = model_batches(frames, lambda rgb, device: preprocess_frame(rgb, encoder.preprocessing, device),
                             before, encoder.num_frames - before - 1, step, encoder.image_size, encoder,
