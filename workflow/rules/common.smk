@@ -136,6 +136,14 @@ def feature_shards(dataset, feature_set):
     return [f"results/{dataset}/features/{feature_set}/shard-{k}.h5" for k in range(count)]
 
 
+def extraction_benchmarks(dataset, extractors):
+    """The benchmark file of every extract_shard job of these extractors (each once): a report's
+    "Time per stage" reads them."""
+    count = dataset_config(dataset)["features"]["num_shards"]
+    return [f"results/{dataset}/benchmarks/extract_shard/{extractor}/shard-{k}.tsv"
+            for extractor in dict.fromkeys(extractors) for k in range(count)]
+
+
 def shard_item_ids(dataset, shard):
     """The items whose features go into one shard, chosen by a stable hash of the id."""
     return dataset_items_by_shard(dataset)[int(shard)]

@@ -66,7 +66,5 @@ def humor_report_flags(wildcards):
 def humor_report_benchmarks(wildcards):
     """The benchmark files of the feature extraction and the experiment: the report's "Time per stage"."""
     dataset = wildcards.dataset
-    extraction = [f"results/{dataset}/benchmarks/extract_shard/{extractor}/shard-{k}.tsv"
-                  for extractor in dict.fromkeys(humor_modalities(dataset).values())
-                  for k in range(dataset_config(dataset)["features"]["num_shards"])]
+    extraction = extraction_benchmarks(dataset, humor_modalities(dataset).values())
     return extraction + [f"results/{dataset}/benchmarks/humor_experiment/experiment.tsv"]

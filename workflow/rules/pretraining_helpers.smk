@@ -108,8 +108,7 @@ def pretraining_report_benchmarks(wildcards):
     extractors = [cfg["features"]["video"]]
     if cfg["pretraining"]["objectives"]["weights"]["video_audio_nce"] > 0:
         extractors.append(cfg["features"]["audio"])
-    extraction = [f"results/{dataset}/benchmarks/extract_shard/{extractor}/shard-{k}.tsv"
-                  for extractor in dict.fromkeys(extractors) for k in range(cfg["features"]["num_shards"])]
+    extraction = extraction_benchmarks(dataset, extractors)
     model = cfg["model"]
     return extraction + [f"results/{dataset}/benchmarks/pretrain/{model}.tsv",
                          f"results/{dataset}/benchmarks/evaluate_retrieval/{model}.tsv"]

@@ -166,8 +166,7 @@ def segmentation_report_benchmarks(wildcards):
     dataset = wildcards.dataset
     extracted = [name for name in dict.fromkeys(feature_set for _, feature_set in segmentation_runs(dataset))
                  if name != "precomputed"]
-    files = [f"results/{dataset}/benchmarks/extract_shard/{name}/shard-{k}.tsv"
-             for name in extracted for k in range(dataset_config(dataset)["features"]["num_shards"])]
+    files = extraction_benchmarks(dataset, extracted)
     for method, feature_set in segmentation_runs(dataset):
         stages = ["zero_shot_split"] if method == ZERO_SHOT else ["train_asformer", "predict_asformer"]
         model_folder = "" if method == ZERO_SHOT else f"{method}/"
