@@ -66,6 +66,33 @@ def terminal_and_logs(workdir: Path, result: subprocess.CompletedProcess) -> str
     return f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-6000:]}\n{logs}"
 
 
+# Fixtures made once a session that several test files share: under pytest-xdist (the README's
+# `pytest -n 2 --dist loadgroup`) every test that uses one runs on one worker, so that each is made
+# once, and the one-node SLURM is never started twice on one machine. One group for both: a test
+# uses the two together (tests/test_workflow_slurm_pretraining.py).
+SHARED_SESSION_FIXTURES = ("slurm_cluster", "tiny_howto_run")
+
+
+SHARED_GROUP = "shared-session-fixtures"
+
+
+def pytest_collection_modifyitems(items):
+    """Group each test with the others of its file (their module fixtures, e.g. a whole Snakemake run, are then
+    made once), or with the tests that use a shared session fixture: the units pytest-xdist's loadgroup hands out.
+
+    The groups that run Snakemake (a test marked slow) come first, the shared group, the longest, first of all:
+    handed out last, one of them would keep one worker busy minutes after the other ran out of work (run with
+    `--no-loadscope-reorder`, which keeps this order).
+    """
+    group_of = {}
+    for item in items:
+        shares = any(name in item.fixturenames for name in SHARED_SESSION_FIXTURES)
+        group_of[item.nodeid] = SHARED_GROUP if shares else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group_of[item.nodeid]))
+    slow_groups = {group_of[item.nodeid] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (group_of[item.nodeid] != SHARED_GROUP, group_of[item.nodeid] not in slow_groups))
+
+
 @pytest.fixture(scope="session")
 def tiny_howto_run(tmp_path_factory) -> Path:
     """A finished run of tests/configs/tiny-howto.yaml to its report, shared by the test files that read one.
