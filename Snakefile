@@ -35,6 +35,8 @@ include: "workflow/rules/humor_helpers.smk"
 include: "workflow/rules/humor.smk"
 include: "workflow/rules/pretraining_helpers.smk"
 include: "workflow/rules/pretraining.smk"
+include: "workflow/rules/transfer_helpers.smk"
+include: "workflow/rules/transfer.smk"
 include: "workflow/rules/demo.smk"
 
 
