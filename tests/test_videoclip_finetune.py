@@ -11,8 +11,10 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from mmfeat.cli import main as mmfeat_main
+from mmfeat.config import SCHEMA_PATH
 from mmfeat.datasets.mstcn_files import read_prediction_file
 from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.errors import UserError
@@ -24,6 +26,7 @@ from mmfeat.tasks.pretraining.saved import save_pretrained_videoclip
 from mmfeat.tasks.segmentation.sequences import load_sequences
 from mmfeat.tasks.transfer.finetune import FinetuneSettings, finetune, frame_labels, predict_row_scores
 from mmfeat.tasks.transfer.finetuned_model import VideoCLIPSegmenter, load_finetuned
+from mmfeat.tasks.transfer.heads import HEADS
 from mmfeat.tasks.transfer.starts import load_start
 from mmfeat.tasks.transfer.windows import sliding_windows
 
@@ -146,6 +149,15 @@ def test_the_text_head_starts_from_the_class_names_embeddings_and_trains_the_tow
 
 
 @pytest.mark.usefixtures("one_torch_thread")
+def test_the_rate_warms_up_linearly_over_its_fraction_of_the_steps_then_falls_linearly():
+    segmenter = VideoCLIPSegmenter(tiny_towers(), "linear", CLASSES, train_text_tower=False, seed=0)
+    history = finetune(segmenter, separable_videos(1), settings(epochs=10, learning_rate=1e-3, warmup=0.5))
+    # one video: one step an epoch; 5 warmup steps of the 10, then down to 0 after the last
+    expected = [1e-3 * step / 5 for step in range(1, 6)] + [1e-3 * (1 - done / 5) for done in range(5)]
+    np.testing.assert_allclose([row["lr"] for row in history], expected, rtol=1e-9)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
 def test_the_seed_fixes_the_weights_and_another_seed_changes_them():
     def trained(seed: int) -> dict:
         segmenter = VideoCLIPSegmenter(tiny_towers(), "linear", CLASSES, train_text_tower=False, seed=seed)
@@ -157,6 +169,11 @@ def test_the_seed_fixes_the_weights_and_another_seed_changes_them():
     assert not torch.equal(first["head.classifier.weight"], other["head.classifier.weight"])
     assert not torch.equal(first["videoclip.video_encoder.videomlp.linear1.weight"],
                            other["videoclip.video_encoder.videomlp.linear1.weight"])
+
+
+def test_the_schema_lists_exactly_the_heads_there_are():
+    head = yaml.safe_load(SCHEMA_PATH.read_text())["$defs"]["videoclip_finetune"]["properties"]["head"]
+    assert tuple(head["enum"]) == HEADS and head["default"] in HEADS
 
 
 def test_settings_name_what_cannot_work():

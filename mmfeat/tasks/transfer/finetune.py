@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from mmfeat.align import fill_to_label_rate
 from mmfeat.errors import UserError
 from mmfeat.tasks.transfer.windows import average_over_windows, sliding_windows
 
@@ -109,13 +110,15 @@ def finetune(segmenter: nn.Module, videos: Sequence[tuple[np.ndarray, np.ndarray
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             clip_gradients(parameters, optimiser_settings)
+            last_rate = optimiser.param_groups[0]["lr"]
             optimiser.step()
             schedule.step()
             losses.append(float(loss.detach()))
             correct += int((scores.detach().argmax(dim=1) == targets[mask]).sum())
             counted += int(mask.sum())
+        # lr: the rate of the epoch's last update
         row = {"epoch": epoch, "loss": float(np.mean(losses)), "accuracy": correct / counted,
-               "lr": schedule.get_last_lr()[0], "seconds": round(time.perf_counter() - started, 3)}
+               "lr": last_rate, "seconds": round(time.perf_counter() - started, 3)}
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
@@ -138,8 +141,6 @@ def predict_row_scores(segmenter: nn.Module, rows: np.ndarray, window: int, step
 
 def frame_labels(row_scores: np.ndarray, sequence, class_names: Sequence[str], fill: str) -> list[str]:
     """Each label frame of `sequence` (a VideoSequence) named by its row's best class, filled as `fill` says."""
-    from mmfeat.align import fill_to_label_rate
-
     per_frame = fill_to_label_rate(np.asarray(row_scores).argmax(axis=1), sequence.label_indices,
                                    sequence.alignment.label_frames, fill=fill)
     return [class_names[index] for index in per_frame]
