@@ -27,6 +27,7 @@ COMMANDS = {
     "predict-asformer": "predict_asformer",
     "segmentation-report": "segmentation_report",
     "zero-shot-segment": "zero_shot_segment",
+    "videoclip-zero-shot": "videoclip_zero_shot",
     "finetune-videoclip": "finetune_videoclip",
     "pretrain": "pretrain",
     "humor-features": "humor_features",
