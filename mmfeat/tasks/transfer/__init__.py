@@ -6,9 +6,10 @@
 
 Modules, one concern each: `starts` (where a row's weights come from: a pretrain output, the release, or
 seeded random towers), `windows` (the video tower's sliding windows over a video's feature rows and the
-average of per-row outputs where windows overlap) and `zero_shot` (class names scored against each row's
-video token state, VideoCLIP's background rule). A feature row is VideoCLIP's "second": one S3D
-`video_embedding` row.
+average of per-row outputs where windows overlap), `zero_shot` (class names scored against each row's
+video token state, VideoCLIP's background rule), and fine-tuning's `heads` (linear or class-name texts),
+`finetuned_model` (towers and head as one module and one file) and `finetune` (training on a split and
+scoring its test videos). A feature row is VideoCLIP's "second": one S3D `video_embedding` row.
 
 Nothing is imported here, so that naming the package loads no torch.
 """
