@@ -62,7 +62,7 @@ def schema_defaults(definition: str, schema_path: Path = SCHEMA_PATH) -> dict:
     """The defaults of the top-level properties of the schema's `$defs/<definition>`, checking nothing.
 
     For defaults needed where no entry is at hand, such as dataclass fields
-    (mmfeat.humor.settings); needs yaml only, so `mmfeat --help` stays fast.
+    (mmfeat.tasks.humor.settings); needs yaml only, so `mmfeat --help` stays fast.
     """
     schema = _load_schema(schema_path)
     properties = schema["$defs"][definition]["properties"]
@@ -73,7 +73,7 @@ def schema_defaults(definition: str, schema_path: Path = SCHEMA_PATH) -> dict:
 @cache  # read once per process; callers only read it (defaults are deep-copied where filled in)
 def _load_schema(schema_path: Path) -> dict:
     # libyaml's safe loader where PyYAML has it: 4 ms instead of 35 for the schema, read at the
-    # import of mmfeat.humor.settings (and so by `mmfeat --help`); the same mapping either way
+    # import of mmfeat.tasks.humor.settings (and so by `mmfeat --help`); the same mapping either way
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return yaml.load(Path(schema_path).read_text(), Loader=loader)
 
@@ -151,6 +151,8 @@ def _cross_reference_problems(config: dict) -> list[str]:
             continue
         problems += _model_problems(config, f"{where}.model", dataset["model"], "asformer")
         problems += _feature_problems(config, where, dataset)
+        if "videoclip" in dataset:
+            problems += _videoclip_problems(config, f"{where}.videoclip", dataset)
         low, high = dataset.get("demo", {}).get("frames", [1, 1])
         if low > high:
             problems.append(f"{where}.demo.frames: minimum {low} is above maximum {high}")
@@ -173,6 +175,70 @@ def _feature_problems(config: dict, where: str, dataset: dict) -> list[str]:
         problems += _extractor_problems(config, f"{where}.zero_shot.extractor",
                                         dataset["zero_shot"]["extractor"], ZERO_SHOT_KINDS)
     return problems
+
+
+def _videoclip_problems(config: dict, where: str, dataset: dict) -> list[str]:
+    """A `videoclip` section's tokens come from one of the dataset's S3D feature sets, its towers from a
+    videoclip model, and each start from a file that exists once the workflow ran: the release named by
+    the model, or the pretrain output of a narrated dataset, pretrained on the same kind of rows."""
+    section = dataset["videoclip"]
+    features = section["features"]
+    problems = _extractor_problems(config, f"{where}.features", features, ("s3d",))
+    if features not in dataset["features"]["video"]:
+        problems.append(f"{where}.features: {features!r} is not one of this dataset's feature sets; add it to "
+                        f"{where.rsplit('.', 1)[0]}.features.video (its rows are the towers' tokens)")
+    model_problems = _model_problems(config, f"{where}.model", section["model"], "videoclip")
+    problems += model_problems
+    if model_problems:
+        return problems  # the starts and windows are checked against the model
+    model = config["models"][section["model"]]
+    towers = [section["model"]]  # every models entry a row's towers come from
+    for start in section["starts"]:
+        start_problems = _start_problems(config, f"{where}.starts", start, section["model"], model, features)
+        problems += start_problems
+        if not start_problems and start not in ("release", "random"):
+            towers.append(config["datasets"][start]["model"])
+    for part in ("zero_shot", "finetune"):
+        window = section[part]["window"]
+        for name in dict.fromkeys(towers):
+            tokens = config["models"].get(name, {}).get("max_video_tokens", window)
+            if window > tokens:
+                problems.append(f"{where}.{part}.window: {window} rows do not fit the model {name!r}'s "
+                                f"max_video_tokens {tokens}; lower the window or raise max_video_tokens")
+    return problems
+
+
+# what decides which frames an S3D row saw and the weights that saw them: a start's pretraining rows and
+# the rows it is transferred to must agree on these (the step between rows may differ)
+S3D_ROW_SETTINGS = ("weights", "window", "fps", "resize_short", "crop")
+
+
+def _start_problems(config: dict, where: str, start: str, model_name: str, model: dict, features: str) -> list[str]:
+    """A narrated start brings its own models entry (the one it pretrained: the release and a BERT start
+    are two entries); its rows must be the section's kind of rows."""
+    if start == "random":
+        return []
+    if start == "release":
+        if model["release_checkpoint"] is None:
+            return [f"{where}: `release` needs the model {model_name!r}'s release_checkpoint; set "
+                    f"models.{model_name}.release_checkpoint to the released VideoCLIP (README, Data), or drop the start"]
+        return []
+    narrated = config["datasets"].get(start)
+    if narrated is None or narrated["kind"] != "narrated" or "model" not in narrated:
+        known = sorted(name for name, cfg in config["datasets"].items() if cfg["kind"] == "narrated" and "model" in cfg)
+        return [f"{where}: {start!r} is neither `release`, `random` nor a narrated dataset of this config with a "
+                f"`model` to pretrain (those: {', '.join(known) or 'none'})"]
+    pretrained_rows = config["extractors"].get(narrated["features"]["video"], {})
+    rows = config["extractors"].get(features, {})
+    settings = [key for key in S3D_ROW_SETTINGS if pretrained_rows.get(key) != rows.get(key)]
+    if pretrained_rows.get("weights") is None and pretrained_rows.get("seed") != rows.get("seed"):
+        settings.append("seed")  # random S3D towers: the seed is the weights
+    if settings:
+        return [f"{where}: {start!r} was pretrained on {narrated['features']['video']!r} rows, which differ from "
+                f"{features!r}'s in " + ", ".join(f"{key} ({pretrained_rows.get(key)!r} there, {rows.get(key)!r} here)"
+                                                  for key in settings)
+                + "; the tokens must come from the same S3D weights seeing frames alike"]
+    return []
 
 
 def _humor_feature_problems(config: dict, where: str, dataset: dict) -> list[str]:
