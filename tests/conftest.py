@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -66,31 +67,40 @@ def terminal_and_logs(workdir: Path, result: subprocess.CompletedProcess) -> str
     return f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-6000:]}\n{logs}"
 
 
-# Fixtures made once a session that several test files share: under pytest-xdist (the README's
-# `pytest -n 2 --dist loadgroup`) every test that uses one runs on one worker, so that each is made
-# once, and the one-node SLURM is never started twice on one machine. One group for both: a test
-# uses the two together (tests/test_workflow_slurm_pretraining.py).
+# The suite runs on pytest-xdist workers (the README's `pytest -n 2`), each test file's tests on one
+# worker: their module fixtures, e.g. a whole Snakemake run, are then made once. The files that use a
+# fixture made once a session and shared between files run on one worker as well, so that it is made
+# once, and the one-node SLURM is never started twice on one machine; one group for both fixtures, as
+# tests/test_workflow_slurm_pretraining.py uses the two.
 SHARED_SESSION_FIXTURES = ("slurm_cluster", "tiny_howto_run")
-
-
 SHARED_GROUP = "shared-session-fixtures"
 
 
-def pytest_collection_modifyitems(items):
-    """Group each test with the others of its file (their module fixtures, e.g. a whole Snakemake run, are then
-    made once), or with the tests that use a shared session fixture: the units pytest-xdist's loadgroup hands out.
+@cache
+def test_group(test_file: str) -> str:
+    """The group a test file's tests run in: its own, or SHARED_GROUP when its code names a shared fixture."""
+    code = (REPO_ROOT / test_file).read_text(encoding="utf-8") if (REPO_ROOT / test_file).is_file() else ""
+    return SHARED_GROUP if any(name in code for name in SHARED_SESSION_FIXTURES) else test_file
 
-    The groups that run Snakemake (a test marked slow) come first, the shared group, the longest, first of all:
-    handed out last, one of them would keep one worker busy minutes after the other ran out of work (run with
-    `--no-loadscope-reorder`, which keeps this order).
-    """
-    group_of = {}
-    for item in items:
-        shares = any(name in item.fixturenames for name in SHARED_SESSION_FIXTURES)
-        group_of[item.nodeid] = SHARED_GROUP if shares else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group_of[item.nodeid]))
-    slow_groups = {group_of[item.nodeid] for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: (group_of[item.nodeid] != SHARED_GROUP, group_of[item.nodeid] not in slow_groups))
+
+def pytest_xdist_make_scheduler(config, log):
+    """Hand out whole groups (pytest-xdist's `loadgroup` marks do not reach the test ids under pytest 9)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return test_group(nodeid.split("::")[0])
+
+    return GroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items):
+    """The groups that run Snakemake (a test marked slow) first, the shared group, the longest, first of all:
+    handed out last, one of them would keep a worker busy minutes after the other ran out of work (the
+    scheduler keeps this order: `--no-loadscope-reorder` in pyproject.toml)."""
+    groups = {item.nodeid: test_group(item.nodeid.split("::")[0]) for item in items}
+    slow_groups = {groups[item.nodeid] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (groups[item.nodeid] != SHARED_GROUP, groups[item.nodeid] not in slow_groups))
 
 
 @pytest.fixture(scope="session")
