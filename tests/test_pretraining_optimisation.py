@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -75,3 +76,34 @@ def test_clipping_scales_the_global_norm_down_to_clip_norm_and_reports_the_norm_
     assert float(total) == pytest.approx(2.0, rel=1e-5)
     assert clip_gradients(parameters, _settings(clip_norm=None)) == pytest.approx(2.0, rel=1e-5)
     assert parameters[1].grad.tolist() == pytest.approx([12.0 * 2.0 / 13.0], rel=1e-5)
+
+
+def test_one_fused_kernel_updates_every_weight_in_a_step():
+    parameters = [torch.nn.Parameter(torch.randn(50, 8)) for _ in range(4)]
+    optimiser = build_optimiser(parameters, _settings(learning_rate=0.01))
+    for parameter in parameters:
+        parameter.grad = torch.randn_like(parameter)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        optimiser.step()
+    calls = [event.name for event in profile.events()]
+    # torch's default on a CPU loops over the tensors in Python, several element-wise passes each
+    assert calls.count("aten::_fused_adamw_") == 1 and "aten::addcdiv_" not in calls
+
+
+def test_a_resume_state_of_the_unfused_optimiser_goes_on_with_it_bit_for_bit():
+    torch.manual_seed(0)
+    written, resumed = torch.nn.Parameter(torch.randn(300)), torch.nn.Parameter(torch.zeros(300))
+    settings = _settings(learning_rate=0.01)
+    unfused = torch.optim.AdamW([written], lr=0.01, betas=settings.betas, eps=settings.eps, weight_decay=0.0,
+                                foreach=False)  # what build_optimiser made before it asked for the fused kernel
+    written.grad = torch.randn(300)
+    unfused.step()
+    resumed.data.copy_(written.data)
+    optimiser = build_optimiser([resumed], settings)
+    optimiser.load_state_dict(copy.deepcopy(unfused.state_dict()))  # as read from resume.pt: no shared moments
+    for _ in range(5):
+        gradient = torch.randn(300)
+        for parameter, each in ((written, unfused), (resumed, optimiser)):
+            parameter.grad = gradient.clone()
+            each.step()
+    assert torch.equal(resumed.data, written.data)
