@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from asformer_official_loop import OfficialLoopASFormer  # noqa: E402
 from mmfeat.models.asformer import ASFormer  # noqa: E402
-from mmfeat.training.asformer_training import asformer_loss  # noqa: E402
+from mmfeat.tasks.segmentation.asformer_training import asformer_loss  # noqa: E402
 
 NUM_CLASSES = 19  # 50Salads
 OUTPUT_TOLERANCE = 1e-5

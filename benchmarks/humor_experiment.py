@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mmfeat.cli import main as mmfeat_main
-from mmfeat.humor.features import write_modality_features
+from mmfeat.tasks.humor.features import write_modality_features
 
 DIMENSIONS = {"text": 768, "audio": 768, "video": 1024}
 SHIFTS = {"text": 0.5, "audio": 0.15, "video": 0.05}  # in stds, on each of the first 16 dimensions

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmfeat.humor.features import ModalityFeatures, write_modality_features
+from mmfeat.tasks.humor.features import ModalityFeatures, write_modality_features
 
 # (name, dimension, shift of the humour class in stds on its first 4 dimensions)
 MODALITIES = (("text", 24, 2.0), ("audio", 16, 0.7), ("video", 12, 0.0))

@@ -10,9 +10,9 @@ from asformer_old_format import write_old_asformer_file
 from mmfeat.checkpoints import load_model, save_model
 from mmfeat.errors import UserError
 from mmfeat.models.asformer import ASFormer
-from mmfeat.training.asformer_saved import load_asformer, save_asformer
-from mmfeat.training.asformer_split import asformer_model_settings
-from mmfeat.training.asformer_training import predict_asformer
+from mmfeat.tasks.segmentation.asformer_saved import load_asformer, save_asformer
+from mmfeat.tasks.segmentation.asformer_split import asformer_model_settings
+from mmfeat.tasks.segmentation.asformer_training import predict_asformer
 
 INPUT_DIM, CLASS_NAMES = 12, ["a", "b", "c", "d"]
 SETTINGS = asformer_model_settings({"kind": "asformer", "num_decoders": 1, "num_layers": 3, "num_f_maps": 8,

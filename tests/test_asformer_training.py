@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmfeat.models.asformer import ASFormer
-from mmfeat.training.asformer_training import (
+from mmfeat.tasks.segmentation.asformer_training import (
     TrainSettings,
     asformer_loss,
     predict_asformer,

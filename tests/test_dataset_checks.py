@@ -15,7 +15,7 @@ from mmfeat.datasets.segmentation_check import check_segmentation_dataset
 from mmfeat.datasets.urfunny import URFunnyDataset
 from mmfeat.errors import UserError
 from mmfeat.features.store import FeatureStore, ShardWriter
-from mmfeat.training.segmentation_data import load_sequences
+from mmfeat.tasks.segmentation.sequences import load_sequences
 
 CLASSES = ("cut", "mix", "serve")
 

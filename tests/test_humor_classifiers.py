@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmfeat.humor.classifiers import (
+from mmfeat.tasks.humor.classifiers import (
     MLPSettings,
     Standardiser,
     fit_logistic_regression,
@@ -14,7 +14,7 @@ from mmfeat.humor.classifiers import (
     select_logistic_regression,
     train_mlp,
 )
-from mmfeat.humor.fusion import predictions_from_probabilities
+from mmfeat.tasks.humor.fusion import predictions_from_probabilities
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only wait
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from humor_synthetic import synthetic_modalities
-from mmfeat.humor.settings import ExperimentSettings, MLPSettings
-from mmfeat.humor.experiment import best_fusion, run_humor_experiment
-from mmfeat.humor.features import ModalityFeatures
-from mmfeat.humor.fusion import strength_order
+from mmfeat.tasks.humor.settings import ExperimentSettings, MLPSettings
+from mmfeat.tasks.humor.experiment import best_fusion, run_humor_experiment
+from mmfeat.tasks.humor.features import ModalityFeatures
+from mmfeat.tasks.humor.fusion import strength_order
 
 SETTINGS = ExperimentSettings(seeds=(0, 1), mlp=MLPSettings(hidden_size=32, learning_rate=1e-2, max_epochs=30,
                                                            patience=5))

@@ -12,8 +12,8 @@ import pytest
 from mmfeat.cli import main as mmfeat_main
 from mmfeat.features.extractors.items import TIME_INTERVAL
 from mmfeat.features.store import FeatureStore, ShardWriter
-from mmfeat.humor.features import load_modality_features
-from mmfeat.humor.pooling import punchline_vector, segment_vector
+from mmfeat.tasks.humor.features import load_modality_features
+from mmfeat.tasks.humor.pooling import punchline_vector, segment_vector
 
 # sample id -> (label, fold, punchline interval, has context)
 SAMPLES = {"1": (1, "train", (1.0, 2.0), True), "2": (0, "train", (0.5, 1.0), False),

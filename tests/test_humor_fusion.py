@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmfeat.humor.fusion import (
+from mmfeat.tasks.humor.fusion import (
     early_fusion_features,
     fit_stacking,
     is_degenerate,

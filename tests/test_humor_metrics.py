@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mmfeat.humor.metrics import binary_metrics, confusion_matrix, majority_class_fraction, summarise
+from mmfeat.tasks.humor.metrics import binary_metrics, confusion_matrix, majority_class_fraction, summarise
 
 
 def test_metrics_of_a_hand_computed_case():

@@ -14,9 +14,9 @@ import yaml
 from conftest import TINY_HUMOR_CONFIG, run_snakemake
 
 from humor_synthetic import synthetic_modalities
-from mmfeat.humor.settings import ExperimentSettings, MLPSettings
-from mmfeat.humor.experiment import run_humor_experiment
-from mmfeat.reports.humor_report import write_humor_report
+from mmfeat.tasks.humor.settings import ExperimentSettings, MLPSettings
+from mmfeat.tasks.humor.experiment import run_humor_experiment
+from mmfeat.tasks.humor.report import write_humor_report
 
 SETTINGS = {"features": {
     "text": {"extractor": "roberta-demo", "weights": {"kind": "random", "seed": 3}, "layers": 2},

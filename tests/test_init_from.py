@@ -21,9 +21,9 @@ from mmfeat.errors import UserError
 from mmfeat.features.provenance import file_sha256
 from mmfeat.features.store import FeatureStore, ShardWriter
 from mmfeat.models.asformer import ASFormer
-from mmfeat.reports.segmentation_report import write_segmentation_report
-from mmfeat.training.asformer_saved import load_asformer, save_asformer
-from mmfeat.training.asformer_split import asformer_model_settings, train_split
+from mmfeat.tasks.segmentation.report import write_segmentation_report
+from mmfeat.tasks.segmentation.asformer_saved import load_asformer, save_asformer
+from mmfeat.tasks.segmentation.asformer_split import asformer_model_settings, train_split
 
 CLASSES = ["action_start", "stir", "pour", "action_end"]
 FEATURE_DIM = 6

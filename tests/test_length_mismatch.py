@@ -14,7 +14,7 @@ from mmfeat.align import Alignment
 from mmfeat.cli import main as mmfeat_main
 from mmfeat.datasets.mstcn_files import read_prediction_file
 from mmfeat.features.store import ShardWriter
-from mmfeat.reports.segmentation_report import write_segmentation_report
+from mmfeat.tasks.segmentation.report import write_segmentation_report
 
 CLASSES = ("cut", "mix", "serve")
 FEATURE_DIM = 4

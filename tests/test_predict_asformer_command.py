@@ -13,8 +13,8 @@ from mmfeat.cli import main as mmfeat_main
 from mmfeat.datasets.mstcn_files import read_prediction_file
 from mmfeat.features.store import ShardWriter
 from mmfeat.models.asformer import ASFormer
-from mmfeat.training.asformer_saved import save_asformer
-from mmfeat.training.asformer_split import asformer_model_settings
+from mmfeat.tasks.segmentation.asformer_saved import save_asformer
+from mmfeat.tasks.segmentation.asformer_split import asformer_model_settings
 
 CLASS_NAMES = ["cut", "mix", "serve"]
 FEATURE_DIM = 8

@@ -14,7 +14,7 @@ from test_segmentation_report import SETTINGS, write_outputs
 
 from mmfeat.cli import main as mmfeat_main
 from mmfeat.errors import UserError
-from mmfeat.reports.run_manifest import FORMAT_VERSION, read_run_manifest, write_run_manifest
+from mmfeat.tasks.segmentation.run_manifest import FORMAT_VERSION, read_run_manifest, write_run_manifest
 
 
 def _split(folder: str, number: int) -> dict:

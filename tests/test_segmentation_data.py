@@ -6,7 +6,7 @@ import pytest
 from mmfeat.align import align
 from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.features.store import FeatureStore, ShardWriter
-from mmfeat.training.segmentation_data import VideoSequence, feature_statistics, load_sequences, standardize
+from mmfeat.tasks.segmentation.sequences import VideoSequence, feature_statistics, load_sequences, standardize
 
 
 def sequence(features: np.ndarray) -> VideoSequence:

@@ -13,8 +13,8 @@ import numpy as np
 from mmfeat.datasets.mstcn_files import write_prediction_file
 from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.features.store import FeatureStore, ShardWriter
-from mmfeat.reports.run_manifest import read_run_manifest, write_run_manifest
-from mmfeat.reports.segmentation_report import runs_from_manifest, write_segmentation_report
+from mmfeat.tasks.segmentation.run_manifest import read_run_manifest, write_run_manifest
+from mmfeat.tasks.segmentation.report import runs_from_manifest, write_segmentation_report
 
 LABELS = {"a": ["cut"] * 6 + ["mix"] * 4, "b": ["mix"] * 5 + ["serve"] * 3, "c": ["cut"] * 3 + ["serve"] * 5}
 SPLITS = {1: ["a"], 2: ["b"], 3: ["c"]}  # test videos of each split; the others train

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmfeat.features.store import FeatureStore, ShardWriter
-from mmfeat.reports.segmentation_report import _decode_section
+from mmfeat.tasks.segmentation.report import _decode_section
 
 
 def _record(backend: str, skipped: list[int], **pyav_lists) -> dict:

@@ -15,7 +15,7 @@ import pytest
 from conftest import TINY_HUMOR_CONFIG, run_snakemake
 
 from mmfeat.features.store import FeatureStore
-from mmfeat.humor.features import load_modality_features
+from mmfeat.tasks.humor.features import load_modality_features
 from snakemake_report import build_snakemake_report
 
 pytestmark = pytest.mark.slow

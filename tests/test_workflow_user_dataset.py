@@ -26,7 +26,7 @@ from test_dataset_checks import write_dataset
 from mmfeat.datasets.mstcn_files import read_bundle, read_frame_labels, read_prediction_file
 from mmfeat.datasets.urfunny import FOLDS_FILE, LABELS_FILE, LANGUAGE_FILE, VIDEOS_DIR
 from mmfeat.features.store import FeatureStore
-from mmfeat.humor.features import load_modality_features
+from mmfeat.tasks.humor.features import load_modality_features
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmfeat.errors import UserError
-from mmfeat.segmentation.zero_shot import class_prompts, zero_shot_row_labels
+from mmfeat.tasks.segmentation.zero_shot import class_prompts, zero_shot_row_labels
 
 # Class 0 points along x with a large norm, class 1 along the diagonal, class 2 along -x.
 TEXT_EMBEDDINGS = np.array([[10.0, 0.0], [1.0, 1.0], [-1.0, 0.0]])

@@ -5,7 +5,7 @@
         --classifiers '{"seeds": 5}' --output results/urfunny/humor/results.json \
         --report-settings '{"features": {...}}'
 
-Each `--modality NAME FILE` names one modality's feature file (mmfeat/humor/features.py).
+Each `--modality NAME FILE` names one modality's feature file (mmfeat/tasks/humor/features.py).
 `--classifiers` is the dataset's `classifiers` entry; what it leaves out comes from
 the schema's `humor_classifiers` (mmfeat/config/schema.yaml). Seeds 0..N-1; the same
 files and seeds give a byte-identical results.json.
@@ -19,7 +19,7 @@ import time
 
 from mmfeat.commands.json_arguments import json_object
 from mmfeat.errors import UserError
-from mmfeat.humor.settings import ExperimentSettings, MLPSettings
+from mmfeat.tasks.humor.settings import ExperimentSettings, MLPSettings
 
 NAME = "humor-experiment"
 HELP = "Train per-modality humour classifiers and their fusions over several seeds; write results JSON."
@@ -42,9 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # heavy imports here, so that `mmfeat --help` does not load torch
-    from mmfeat.humor.experiment import run_humor_experiment
-    from mmfeat.humor.features import load_modality_features
-    from mmfeat.humor.results import write_results
+    from mmfeat.tasks.humor.experiment import run_humor_experiment
+    from mmfeat.tasks.humor.features import load_modality_features
+    from mmfeat.tasks.humor.results import write_results
 
     modality_paths = parse_modalities(args.modality)
     report_settings = json_object(args.report_settings, "--report-settings") if args.report_settings else {}

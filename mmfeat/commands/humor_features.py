@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.atomic import write_text_atomically
     from mmfeat.datasets.urfunny import URFunnyDataset
     from mmfeat.features.store import FeatureStore
-    from mmfeat.humor.features import write_modality_features
-    from mmfeat.humor.pooling import punchline_vector, segment_vector
+    from mmfeat.tasks.humor.features import write_modality_features
+    from mmfeat.tasks.humor.pooling import punchline_vector, segment_vector
     from mmfeat.workflow_config import schema_defaults
 
     stores = _stores_by_modality(args.modality, FeatureStore)

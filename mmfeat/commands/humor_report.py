@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # heavy imports here, so that `mmfeat --help` does not load matplotlib
-    from mmfeat.humor.results import load_results
-    from mmfeat.reports.humor_report import write_humor_report
+    from mmfeat.tasks.humor.results import load_results
+    from mmfeat.tasks.humor.report import write_humor_report
     from mmfeat.reports.stage_times import read_stage_times
 
     results = load_results(args.results)

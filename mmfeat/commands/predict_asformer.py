@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
     # heavy imports here, so that `mmfeat --help` does not load torch
     from mmfeat.devices import resolve_device
     from mmfeat.features.store import FeatureStore
-    from mmfeat.training.asformer_saved import load_asformer
-    from mmfeat.training.asformer_training import predict_asformer
-    from mmfeat.datasets.split_predictions import publish_split_predictions
-    from mmfeat.training.segmentation_data import load_sequences, require_lengths_within, standardize
+    from mmfeat.tasks.segmentation.asformer_saved import load_asformer
+    from mmfeat.tasks.segmentation.asformer_training import predict_asformer
+    from mmfeat.tasks.segmentation.split_predictions import publish_split_predictions
+    from mmfeat.tasks.segmentation.sequences import load_sequences, require_lengths_within, standardize
 
     saved = load_asformer(args.checkpoint, device="cpu")
     model, extra = saved.model, saved.provenance

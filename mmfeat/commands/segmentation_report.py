@@ -5,7 +5,7 @@
         --output results/demo-salads/report.md --ribbons results/demo-salads/ribbons.png
 
 The runs compared (method, model, feature set, each split's folder and metrics file) are
-those of the run manifest the workflow writes (mmfeat.reports.run_manifest); shards are
+those of the run manifest the workflow writes (mmfeat.tasks.segmentation.run_manifest); shards are
 results/{dataset}/features/{feature set}/shard-{k}.h5, grouped by their folder.
 """
 
@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from mmfeat.commands.json_arguments import json_object
     from mmfeat.datasets.segmentation import SegmentationDataset
     from mmfeat.features.store import FeatureStore
-    from mmfeat.reports.run_manifest import read_run_manifest
-    from mmfeat.reports.segmentation_report import runs_from_manifest, write_segmentation_report
+    from mmfeat.tasks.segmentation.run_manifest import read_run_manifest
+    from mmfeat.tasks.segmentation.report import runs_from_manifest, write_segmentation_report
     from mmfeat.reports.stage_times import read_stage_times
 
     settings = json_object(args.report_settings, "--report-settings")

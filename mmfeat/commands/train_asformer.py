@@ -9,7 +9,7 @@ truth's: a difference beyond --max-length-mismatch (a fraction of the label
 frames) stops the command naming every such file; the alignment report lists
 every training video's lengths, for the report to count the differences.
 The model starts from seeded random weights, or from the ASFormer file the
-model's entry names as `init_from` (mmfeat.training.asformer_saved's format,
+model's entry names as `init_from` (mmfeat.tasks.segmentation.asformer_saved's format,
 same architecture, features and classes).
 """
 
@@ -51,10 +51,10 @@ def run(args: argparse.Namespace) -> int:
     # heavy imports here, so that `mmfeat --help` does not load torch
     from mmfeat.datasets.segmentation import SegmentationDataset
     from mmfeat.features.store import FeatureStore
-    from mmfeat.training.asformer_split import asformer_model_settings, train_split
+    from mmfeat.tasks.segmentation.asformer_split import asformer_model_settings, train_split
     from mmfeat.atomic import write_text_atomically
     from mmfeat.workflow_config import schema_defaults
-    from mmfeat.training.asformer_saved import save_asformer
+    from mmfeat.tasks.segmentation.asformer_saved import save_asformer
 
     import torch
 

@@ -59,11 +59,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from mmfeat.datasets.segmentation import SegmentationDataset
-    from mmfeat.datasets.split_predictions import publish_split_predictions
+    from mmfeat.tasks.segmentation.split_predictions import publish_split_predictions
     from mmfeat.features.extractors import complete_entry, extractor_module
     from mmfeat.features.store import FeatureStore
-    from mmfeat.segmentation.zero_shot import class_prompts, zero_shot_row_labels
-    from mmfeat.training.segmentation_data import load_sequences, require_lengths_within
+    from mmfeat.tasks.segmentation.zero_shot import class_prompts, zero_shot_row_labels
+    from mmfeat.tasks.segmentation.sequences import load_sequences, require_lengths_within
     from mmfeat.workflow_config import schema_defaults, with_defaults
 
     zero_shot = with_defaults("zero_shot", json_object(args.zero_shot, "--zero-shot"), source="--zero-shot")

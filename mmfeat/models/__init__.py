@@ -9,7 +9,7 @@ in mmfeat/config/schema.yaml (types and defaults; `$defs/model` dispatches to it
 by `kind`), the function that checks an entry and fills its defaults, and the
 builder that makes the model. Builders differ in what they take: a videoclip
 model is built from its settings alone; an ASFormer also from its data (input_dim,
-num_classes), by mmfeat.training.asformer_split. Which task family trains which
+num_classes), by mmfeat.tasks.segmentation.asformer_split. Which task family trains which
 kind is mmfeat.tasks.TASK_FAMILIES'. Adding a model kind touches its modules,
 its line here and its schema definition (with the kind in `$defs/model`'s enum and
 an `allOf` branch); tests/test_registries.py names what is missing.
@@ -38,7 +38,7 @@ class ModelKind:
 
 MODEL_KINDS = {
     "asformer": ModelKind(definition="asformer_model",
-                          settings="mmfeat.training.asformer_split:asformer_model_settings",
+                          settings="mmfeat.tasks.segmentation.asformer_split:asformer_model_settings",
                           builder="mmfeat.models.asformer:ASFormer"),
     "videoclip": ModelKind(definition="videoclip_model",
                            settings="mmfeat.models.videoclip_settings:videoclip_settings",

@@ -4,10 +4,14 @@
     family_of_dataset("segmentation").model_kinds   # ("asformer",): what a segmentation dataset's `model` names
     TASK_FAMILIES["humor"].modalities               # ("text", "audio", "video"): its `features` keys
 
-A family's packages hold its data reading, training, prediction and report:
-`pretraining` (here: contrastive pretraining of video, text and audio towers on
-narrated videos), `mmfeat.humor`, and segmentation's (`mmfeat.training`,
-`mmfeat.segmentation`). The extractor kinds that can feed a modality are the
+Each family is one package here, named as its key, holding its data reading, training,
+prediction, evaluation glue and report: `segmentation` (ASFormer and zero-shot on MS-TCN
+layouts), `humor` (classifiers and fusions on UR-FUNNY) and `pretraining` (contrastive
+pretraining of video, text and audio towers on narrated videos); its rules are
+workflow/rules/<family>.smk with <family>_helpers.smk. What several families use stays
+outside: the feature store (mmfeat.features), the metrics (mmfeat.metrics), the dataset
+layouts (mmfeat.datasets), the models (mmfeat.models), the report parts (mmfeat.reports),
+atomic writes and devices. The extractor kinds that can feed a modality are the
 extractor registry's (mmfeat.features.extractors.KIND_FACTS, by their input),
 the model kinds the model registry's (mmfeat.models.MODEL_KINDS).
 tests/test_registries.py checks these names against the schema's enums.

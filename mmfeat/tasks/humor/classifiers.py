@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmfeat.humor.settings import MLPSettings
+from mmfeat.tasks.humor.settings import MLPSettings
 
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # penalty on the mean loss; 1e-4 is nearly none, 1.0 is strong
 PROBABILITY_EPSILON = 1e-6  # clip before taking log-odds, so a certain 0 or 1 stays finite

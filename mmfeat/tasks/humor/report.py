@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from mmfeat.atomic import write_text_atomically
-from mmfeat.reports.confusion_matrix import draw_confusion_matrix
+from mmfeat.tasks.humor.confusion_matrix import draw_confusion_matrix
 from mmfeat.reports.references import HUMOR_REFERENCES, URFUNNY_PUBLISHED_ACCURACY, URFUNNY_STUDY_SINGLE_MODALITY
 from mmfeat.reports.stage_times import stage_times_section
 from mmfeat.reports.weights import describe_weights, is_random, random_features_warning

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mmfeat.atomic import directory_replaced_on_success, write_text_atomically
 from mmfeat.datasets.mstcn_files import write_prediction_file
-from mmfeat.training.segmentation_data import VideoSequence, alignment_summary
+from mmfeat.tasks.segmentation.sequences import VideoSequence, alignment_summary
 
 
 def publish_split_predictions(labels_by_video: dict[str, list[str]], sequences: list[VideoSequence],

@@ -21,8 +21,8 @@ from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.features.store import FeatureStore
 from mmfeat.metrics.segmentation import METRIC_NAMES, evaluate_sequences
 from mmfeat.reports.references import REFERENCE_RESULTS
-from mmfeat.reports.run_manifest import RunEntry
-from mmfeat.reports.ribbons import draw_ribbons
+from mmfeat.tasks.segmentation.run_manifest import RunEntry
+from mmfeat.tasks.segmentation.ribbons import draw_ribbons
 from mmfeat.reports.weights import describe_weights, is_random, random_features_warning
 from mmfeat.reports.wording import counted, linked_picture, mean_with_std
 from mmfeat.reports.stage_times import stage_times_section
@@ -95,7 +95,7 @@ class RunOutputs:
 
 
 def runs_from_manifest(entries: list[RunEntry]) -> list[RunOutputs]:
-    """The report's rows from the run manifest's entries (mmfeat.reports.run_manifest), in its order."""
+    """The report's rows from the run manifest's entries (mmfeat.tasks.segmentation.run_manifest), in its order."""
     return [RunOutputs(entry.method, entry.model, entry.feature_set,
                        [SplitOutputs(split.number, split.folder, split.metrics) for split in entry.splits])
             for entry in entries]

@@ -3,7 +3,7 @@
     write_results("results.json", results)   # temp-and-rename; equal results give equal bytes
     results = load_results("results.json")   # checks the format; errors name the file
 
-Layout (written by mmfeat.humor.experiment): "format", "modalities" {name: {path, dimension}},
+Layout (written by mmfeat.tasks.humor.experiment): "format", "modalities" {name: {path, dimension}},
 "samples" {fold: {count, humour}}, "skipped" {id: reason}, "seeds", "experiment_settings",
 "settings" (features and weights, as given), "majority_class", "rows" (one per classifier or
 fusion: "group", "modalities", "runs" per seed, "summary" over seeds) and "best_fusion".

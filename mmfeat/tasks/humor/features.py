@@ -73,13 +73,14 @@ def load_modality_features(path: str | os.PathLike) -> ModalityFeatures:
     """Load and validate one modality's `.npz`; a UserError names the file and what to fix."""
     path = str(path)
     if not Path(path).is_file():
-        raise UserError(f"{path}: no such feature file; write it with mmfeat.humor.features.write_modality_features")
+        raise UserError(f"{path}: no such feature file; write it with "
+                        "mmfeat.tasks.humor.features.write_modality_features")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [name for name in ARRAY_NAMES if name not in archive.files]
             if missing:
                 raise UserError(f"{path}: missing array(s) {', '.join(missing)}; the file must hold "
-                                f"{', '.join(ARRAY_NAMES)} (see mmfeat/humor/features.py)")
+                                f"{', '.join(ARRAY_NAMES)} (see mmfeat/tasks/humor/features.py)")
             arrays = {name: archive[name] for name in ARRAY_NAMES}
     except UserError:
         raise
@@ -88,7 +89,7 @@ def load_modality_features(path: str | os.PathLike) -> ModalityFeatures:
                         f"arrays (np.asarray(values, dtype=str)), not objects") from error
     except (OSError, zipfile.BadZipFile, EOFError) as error:
         raise UserError(f"{path}: not a readable .npz file ({error}); rewrite it with np.savez") from error
-    _validate(arrays, path, fix="rewrite the file (see mmfeat/humor/features.py for the format)")
+    _validate(arrays, path, fix="rewrite the file (see mmfeat/tasks/humor/features.py for the format)")
     return ModalityFeatures(arrays["ids"].astype(str), arrays["features"].astype(np.float32),
                             arrays["labels"].astype(np.int64), arrays["folds"].astype(str), path)
 

@@ -1,6 +1,6 @@
 """What the humour experiment runs with: plain settings, importable without torch.
 
-    from mmfeat.humor.settings import ExperimentSettings, MLPSettings
+    from mmfeat.tasks.humor.settings import ExperimentSettings, MLPSettings
     ExperimentSettings(seeds=(0, 1, 2), mlp=MLPSettings(hidden_size=64))
 
 Kept apart from the classifiers so that `mmfeat humor-experiment --help` (and

@@ -3,7 +3,7 @@
     history = train_asformer(model, [(features_DxT, labels_T), ...], TrainSettings.from_config({"epochs": 120}))
     labels = predict_asformer(model, features_DxT)
 
-Its file (save_asformer, load_asformer) is mmfeat.training.asformer_saved's.
+Its file (save_asformer, load_asformer) is mmfeat.tasks.segmentation.asformer_saved's.
 
 The loss and optimiser follow the official ASFormer recipe (cross-entropy plus a
 clamped smoothing term, Adam, ReduceLROnPlateau); unlike it, videos can be batched:

@@ -1,6 +1,6 @@
 """A trained ASFormer as a file: written by `mmfeat train-asformer`, read by prediction and by `init_from`.
 
-    from mmfeat.training.asformer_saved import load_asformer, save_asformer
+    from mmfeat.tasks.segmentation.asformer_saved import load_asformer, save_asformer
     save_asformer("results/D/asformer/i3d/split1/model.pt", model, model_settings, provenance)
     saved = load_asformer("results/D/asformer/i3d/split1/model.pt")   # .model (CPU), .settings, .provenance
 

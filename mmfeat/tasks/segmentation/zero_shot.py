@@ -1,6 +1,6 @@
 """Zero-shot segmentation: each row takes the class whose prompt embeds closest to it (VideoCLIP-style transfer).
 
-    from mmfeat.segmentation.zero_shot import class_prompts, zero_shot_row_labels
+    from mmfeat.tasks.segmentation.zero_shot import class_prompts, zero_shot_row_labels
     prompts = class_prompts(dataset.class_names(), template="a person is {label}")
     text_embeddings = model.embed_text(prompts).numpy()              # (C, 512)
     row_labels = zero_shot_row_labels(video_embeddings, text_embeddings, excluded={background_index})

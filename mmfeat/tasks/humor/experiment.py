@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mmfeat.humor.classifiers import select_logistic_regression, train_mlp
-from mmfeat.humor.features import FOLDS, ModalityFeatures, align_modalities
-from mmfeat.humor.fusion import (
+from mmfeat.tasks.humor.classifiers import select_logistic_regression, train_mlp
+from mmfeat.tasks.humor.features import FOLDS, ModalityFeatures, align_modalities
+from mmfeat.tasks.humor.fusion import (
     early_fusion_features,
     fit_stacking,
     is_degenerate,
@@ -36,9 +36,11 @@ from mmfeat.humor.fusion import (
     predictions_from_probabilities,
     strength_order,
 )
-from mmfeat.humor.metrics import METRIC_NAMES, binary_metrics, confusion_matrix, majority_class_fraction, summarise
-from mmfeat.humor.results import RESULTS_FORMAT
-from mmfeat.humor.settings import ExperimentSettings
+from mmfeat.tasks.humor.metrics import (
+    METRIC_NAMES, binary_metrics, confusion_matrix, majority_class_fraction, summarise,
+)
+from mmfeat.tasks.humor.results import RESULTS_FORMAT
+from mmfeat.tasks.humor.settings import ExperimentSettings
 
 FUSION_GROUPS = ("mean", "vote", "stacking", "early")  # candidates for the best fusion, chosen on dev
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmfeat.humor.classifiers import LogisticRegression, fit_logistic_regression, log_odds
-from mmfeat.humor.metrics import majority_class_fraction
+from mmfeat.tasks.humor.classifiers import LogisticRegression, fit_logistic_regression, log_odds
+from mmfeat.tasks.humor.metrics import majority_class_fraction
 
 # The UR-FUNNY study ranked text > audio > video; this order breaks ties in dev accuracy,
 # and any other modality name comes after these, alphabetically.

@@ -28,9 +28,9 @@ from mmfeat.datasets.segmentation import SegmentationDataset
 from mmfeat.errors import UserError
 from mmfeat.features.store import FeatureStore
 from mmfeat.models.asformer import ASFormer
-from mmfeat.training.asformer_saved import ARCHITECTURE_KEYS, initialise_from
-from mmfeat.training.asformer_training import TrainSettings, train_asformer
-from mmfeat.training.segmentation_data import (
+from mmfeat.tasks.segmentation.asformer_saved import ARCHITECTURE_KEYS, initialise_from
+from mmfeat.tasks.segmentation.asformer_training import TrainSettings, train_asformer
+from mmfeat.tasks.segmentation.sequences import (
     alignment_summary,
     feature_statistics,
     load_sequences,
