@@ -44,6 +44,20 @@ def test_a_manifest_keeps_its_runs_in_order_with_paths_relative_to_its_folder(tm
         (2, moved / "small/i3d/split2", moved / "small/i3d/split2/metrics.json")]
 
 
+def test_a_videoclip_row_keeps_its_start_and_epochs_and_other_rows_have_none(tmp_path):
+    manifest = tmp_path / "runs.json"
+    write_run_manifest(manifest, [
+        {"method": "asformer", "model": "small", "feature_set": "s3d", "splits": [_split("small/s3d", 1)]},
+        {"method": "videoclip-zero-shot", "model": "clip", "start": "release", "epochs": None, "feature_set": "s3d",
+         "splits": [_split("videoclip/release/zero-shot/s3d", 1)]},
+        {"method": "videoclip-finetune", "model": "clip", "start": "howto", "epochs": 8, "feature_set": "s3d",
+         "splits": [_split("videoclip/howto/finetune8/s3d", 1)]},
+    ])
+    assert [(run.method, run.start, run.epochs) for run in read_run_manifest(manifest)] == [
+        ("asformer", None, None), ("videoclip-zero-shot", "release", None), ("videoclip-finetune", "howto", 8)]
+    assert "start" not in json.loads(manifest.read_text())["runs"][0]  # absent where it means nothing
+
+
 @pytest.mark.parametrize(("contents", "message"), [
     (None, r"run manifest \S*runs\.json does not exist; the workflow writes it \(rule segmentation_manifest\)"),
     ("{not json", r"runs\.json: not a readable run manifest"),

@@ -47,8 +47,8 @@ def test_unknown_extractor_reference_is_named(shipped_config):
 
 def test_one_extractor_name_stands_for_a_list_of_one(shipped_config):
     config = copy.deepcopy(shipped_config)
-    config["datasets"]["50salads"]["features"]["video"] = "i3d"
-    assert validate_config(config)["datasets"]["50salads"]["features"]["video"] == ["i3d"]
+    config["datasets"]["50salads"]["features"]["video"] = "s3d"
+    assert validate_config(config)["datasets"]["50salads"]["features"]["video"] == ["s3d"]
 
 
 def test_a_dataset_without_any_feature_set_is_refused(shipped_config):
@@ -91,7 +91,7 @@ def test_every_default_comes_from_the_schema(shipped_config):
     from dataclasses import MISSING, fields
 
     from mmfeat.features.extractors.i3d import Settings
-    from mmfeat.training.asformer_training import TrainSettings
+    from mmfeat.tasks.segmentation.asformer_training import TrainSettings
 
     for settings_class in (Settings, TrainSettings):
         schema_backed = [field.name for field in fields(settings_class) if field.name in SCHEMA_BACKED]
@@ -103,7 +103,7 @@ def test_every_default_comes_from_the_schema(shipped_config):
 def test_the_humour_classifiers_take_their_defaults_from_the_schema(shipped_config):
     """What a humor dataset's `classifiers` leaves out, the experiment's settings and command use."""
     from mmfeat.commands.humor_experiment import add_arguments, experiment_settings
-    from mmfeat.humor.settings import ExperimentSettings, MLPSettings
+    from mmfeat.tasks.humor.settings import ExperimentSettings, MLPSettings
 
     humor = {"kind": "humor", "root": "data/urfunny", "features": {"text": "roberta", "audio": "wav2vec2", "video": "i3d"}}
     config = {**shipped_config, "datasets": {"urfunny": humor}}
@@ -158,7 +158,7 @@ MINIMAL_CONFIG = {
 # The optional keys the schema gives no default on purpose: their presence is what they say
 # (a demo to generate, zero-shot to run, published rows to show).
 OPTIONAL_WITHOUT_DEFAULT = {
-    "datasets.salads": {"demo", "zero_shot", "reference_results"},
+    "datasets.salads": {"demo", "zero_shot", "videoclip", "reference_results"},
     "datasets.funny": {"demo", "reference_results"},
 }
 

@@ -1,7 +1,7 @@
 # Helpers of the segmentation rules (segmentation.smk): each returns what its name says.
 
 from mmfeat.datasets.label_digest import write_label_digest
-from mmfeat.reports.run_manifest import write_run_manifest
+from mmfeat.tasks.segmentation.run_manifest import write_run_manifest
 
 ZERO_SHOT = "zero-shot"  # the results folder of zero-shot segmentation, in place of a model's name
 LABEL_DIGEST = "results/{dataset}/labels.sha256"  # stands for every label file (rule label_digest)
@@ -21,12 +21,19 @@ def segmentation_feature_sets(dataset):
 
 
 def segmentation_runs(dataset):
-    """(method, feature set) of every row of the report: the model on each feature set, then zero-shot."""
+    """(method, feature set) of every row of the report: the model on each feature set, then zero-shot,
+    then VideoCLIP's transfer rows (transfer_helpers.smk), the method being the results folder."""
     cfg = dataset_config(dataset)
     runs = [(cfg["model"], feature_set) for feature_set in segmentation_feature_sets(dataset)]
     if "zero_shot" in cfg:
         runs.append((ZERO_SHOT, cfg["zero_shot"]["extractor"]))
-    return runs
+    return runs + [(run.folder, run.feature_set) for run in videoclip_runs(dataset)]
+
+
+def asformer_runs(dataset):
+    """The runs that train the dataset's model: they alone write train_alignment.json and ASFormer's benchmarks."""
+    model = dataset_config(dataset)["model"]
+    return [(method, feature_set) for method, feature_set in segmentation_runs(dataset) if method == model]
 
 
 def split_numbers(dataset):
@@ -47,15 +54,21 @@ def split_dir(dataset, method, feature_set, k):
 
 
 def segmentation_manifest_runs(wildcards):
-    """The run manifest's runs as JSON: each of segmentation_runs with its method (the model's kind, or
-    zero-shot), its model's name and its split folders, as mmfeat.reports.run_manifest writes them."""
+    """The run manifest's runs as JSON: each of segmentation_runs with its method (the model's kind,
+    zero-shot, or videoclip-zero-shot / videoclip-finetune with their start and epochs), its model's name
+    and its split folders, as mmfeat.tasks.segmentation.run_manifest writes them."""
     dataset = wildcards.dataset
+    transfer = {run.folder: run for run in videoclip_runs(dataset)}
     runs = []
     for method, feature_set in segmentation_runs(dataset):
-        model = None if method == ZERO_SHOT else method
         folders = [(k, split_dir(dataset, method, feature_set, k)) for k in split_numbers(dataset)]
-        runs.append({"method": ZERO_SHOT if model is None else config["models"][model]["kind"], "model": model,
-                     "feature_set": feature_set,
+        if method in transfer:
+            fields = transfer_manifest_fields(dataset, transfer[method])
+        elif method == ZERO_SHOT:
+            fields = {"method": ZERO_SHOT, "model": None}
+        else:
+            fields = {"method": config["models"][method]["kind"], "model": method}
+        runs.append({**fields, "feature_set": feature_set,
                      "splits": [{"split": k, "folder": folder, "metrics": f"{folder}/metrics.json"}
                                 for k, folder in folders]})
     return json.dumps(runs, sort_keys=True)
@@ -136,12 +149,12 @@ def segmentation_report_files(filename):
 
 
 def trained_split_files(filename):
-    """A function of the wildcards: `filename` in every split folder of the report's trained runs
-    (zero-shot trains nothing)."""
+    """A function of the wildcards: `filename` in every split folder of the report's ASFormer runs
+    (zero-shot trains nothing; fine-tuning states its training videos in its own files)."""
 
     def files(wildcards):
         return [f"{split_dir(wildcards.dataset, method, feature_set, k)}/{filename}"
-                for method, feature_set in segmentation_runs(wildcards.dataset) if method != ZERO_SHOT
+                for method, feature_set in asformer_runs(wildcards.dataset)
                 for k in split_numbers(wildcards.dataset)]
 
     return files
@@ -157,8 +170,10 @@ def segmentation_report_settings(wildcards):
     cfg = dataset_config(wildcards.dataset)
     extractors = {name: config["extractors"][name] for _, name in segmentation_runs(wildcards.dataset)
                   if name in config["extractors"]}
-    return json.dumps({"dataset": cfg, "extractors": extractors, "model": model_entry(cfg["model"])},
-                      sort_keys=True)
+    settings = {"dataset": cfg, "extractors": extractors, "model": model_entry(cfg["model"])}
+    if "videoclip" in cfg:
+        settings["videoclip_models"] = transfer_model_entries(wildcards.dataset)
+    return json.dumps(settings, sort_keys=True)
 
 
 def segmentation_report_benchmarks(wildcards):
@@ -167,9 +182,13 @@ def segmentation_report_benchmarks(wildcards):
     extracted = [name for name in dict.fromkeys(feature_set for _, feature_set in segmentation_runs(dataset))
                  if name != "precomputed"]
     files = extraction_benchmarks(dataset, extracted)
+    transfer = {run.folder: run for run in videoclip_runs(dataset)}
     for method, feature_set in segmentation_runs(dataset):
+        if method in transfer:
+            files += transfer_benchmark_files(dataset, transfer[method])
+            continue
         stages = ["zero_shot_split"] if method == ZERO_SHOT else ["train_asformer", "predict_asformer"]
         model_folder = "" if method == ZERO_SHOT else f"{method}/"
         files += [f"results/{dataset}/benchmarks/{stage}/{model_folder}{feature_set}/split{k}.tsv"
                   for stage in stages for k in split_numbers(dataset)]
-    return files
+    return files + pretraining_benchmark_files(dataset)

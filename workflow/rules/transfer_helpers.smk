@@ -2,9 +2,11 @@
 
 from collections import namedtuple
 
+# the run manifest's methods, and the starts that are no dataset: `release` (the model entry's
+# release_checkpoint) and `random` (seeded random towers of its sizes)
+from mmfeat.tasks.transfer.report import FINETUNE_METHOD, RANDOM_START, RELEASE_START, ZERO_SHOT_METHOD
+
 VIDEOCLIP = "videoclip"  # the results folder of the transfer rows, in place of a model's name
-RELEASE_START = "release"  # the videoclip model entry's release_checkpoint
-RANDOM_START = "random"  # seeded random towers of the videoclip model entry's sizes
 FINETUNE_FOLDER = "finetune{epochs}"  # results/{dataset}/videoclip/{start}/finetune{epochs}/...
 
 # One row of the report from a `videoclip` section: `folder` stands where an ASFormer run has its
@@ -28,7 +30,7 @@ def videoclip_runs(dataset):
 
 def transfer_manifest_fields(dataset, run):
     """What the run manifest holds of a transfer row beyond its folders: its method, model, start and epochs."""
-    method = "videoclip-zero-shot" if run.epochs is None else "videoclip-finetune"
+    method = ZERO_SHOT_METHOD if run.epochs is None else FINETUNE_METHOD
     return {"method": method, "model": dataset_config(dataset)["videoclip"]["model"], "start": run.start,
             "epochs": run.epochs}
 
@@ -51,11 +53,11 @@ def pretraining_benchmark_files(dataset):
 
 
 def transfer_model_entries(dataset):
-    """{start: the models entry its towers come from} of the dataset's `videoclip` section, for its report."""
+    """{start: the name and settings of the models entry its towers come from}, for the dataset's report."""
     section = dataset_config(dataset)["videoclip"]
-    return {start: config["models"][section["model"] if start in (RELEASE_START, RANDOM_START)
-                                    else dataset_config(start)["model"]]
-            for start in section["starts"]}
+    names = {start: section["model"] if start in (RELEASE_START, RANDOM_START) else dataset_config(start)["model"]
+             for start in section["starts"]}
+    return {start: {"name": name, "settings": config["models"][name]} for start, name in names.items()}
 
 
 def videoclip_section(wildcards):

@@ -5,12 +5,15 @@
          "splits": [{"split": 1, "folder": "results/demo-salads/asformer-demo/i3d-demo/split1",
                      "metrics": "results/demo-salads/asformer-demo/i3d-demo/split1/metrics.json"}, ...]},
         {"method": "zero-shot", "model": None, "feature_set": "s3d-demo", "splits": [...]},
+        {"method": "videoclip-finetune", "model": "videoclip-demo", "start": "demo-howto", "epochs": 10,
+         "feature_set": "s3d-demo", "splits": [...]},
     ])
     for run in read_run_manifest("results/demo-salads/runs.json"): run.method, run.model, run.splits[0].folder
 
-A run is one row of a report's comparison: a method (a model kind, or zero-shot) with the name
-of its `models` entry (none for a method that trains nothing), on one feature set, with each
-split's folder and metrics file. The workflow writes the file from its config (rule
+A run is one row of a report's comparison: a method (a model kind, zero-shot, or VideoCLIP's
+videoclip-zero-shot and videoclip-finetune) with the name of its `models` entry (none for a method
+that trains nothing), on one feature set, with each split's folder and metrics file; a VideoCLIP row
+also names its start (where its towers' weights came from) and, fine-tuned, its epochs. The workflow writes the file from its config (rule
 segmentation_manifest), so a report never guesses a method from a folder's name. Paths are
 stored relative to the manifest's folder, so that a results folder moved elsewhere still reports.
 """
@@ -26,7 +29,7 @@ from mmfeat.atomic import write_text_atomically
 from mmfeat.errors import UserError
 
 FORMAT_NAME = "mmfeat-run-manifest"
-FORMAT_VERSION = 1  # raised when the keys change meaning; a reader refuses a newer file
+FORMAT_VERSION = 2  # raised when the keys change meaning; a reader refuses a newer file (2: start, epochs)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class RunEntry:
     model: str | None  # its name under `models`; None for a method that trains nothing
     feature_set: str
     splits: tuple[SplitEntry, ...]  # in split order
+    start: str | None = None  # a VideoCLIP row's start: `release`, `random` or a narrated dataset's name
+    epochs: int | None = None  # a fine-tuned VideoCLIP row's epochs
 
 
 def write_run_manifest(path: str | os.PathLike, runs: list[dict]) -> int:
@@ -55,6 +60,7 @@ def write_run_manifest(path: str | os.PathLike, runs: list[dict]) -> int:
             "method": run["method"],
             "model": run["model"],
             "feature_set": run["feature_set"],
+            **{key: run[key] for key in ("start", "epochs") if run.get(key) is not None},
             "splits": [{"split": split["split"], "folder": _relative(split["folder"], path.parent),
                         "metrics": _relative(split["metrics"], path.parent)} for split in splits],
         })
@@ -84,7 +90,8 @@ def read_run_manifest(path: str | os.PathLike) -> list[RunEntry]:
     try:
         runs = [RunEntry(method=str(run["method"]), model=run["model"], feature_set=str(run["feature_set"]),
                          splits=tuple(SplitEntry(int(split["split"]), path.parent / split["folder"],
-                                                 path.parent / split["metrics"]) for split in run["splits"]))
+                                                 path.parent / split["metrics"]) for split in run["splits"]),
+                         start=run.get("start"), epochs=None if run.get("epochs") is None else int(run["epochs"]))
                 for run in contents["runs"]]
     except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"{path}: a run without its method, model, feature_set or splits ({error!r}); "
