@@ -12,6 +12,8 @@ output it was) and, fine-tuned, its epochs. The rules writing them: workflow/rul
 
 from __future__ import annotations
 
+from mmfeat.reports.wording import counted
+
 ZERO_SHOT_METHOD = "videoclip-zero-shot"  # the run manifest's methods of the transfer rows
 FINETUNE_METHOD = "videoclip-finetune"
 METHODS = (ZERO_SHOT_METHOD, FINETUNE_METHOD)
@@ -114,10 +116,11 @@ def transfer_settings_line(section: dict, towers: dict[str, dict]) -> str:
     excluded = ", ".join(f"`{label}`" for label in zero_shot["exclude"]) or "none"
     background = f"`{zero_shot['background']}` by VideoCLIP's rule" if zero_shot["background"] else "no rule"
     epochs = ", ".join(str(epochs) for epochs in finetune["epochs"])
+    epochs += " epoch" if finetune["epochs"] == [1] else " epochs"
     return (f"- VideoCLIP: the video embedding rows of `{section['features']}` are the tokens. Towers: {starts}. "
             f"Zero-shot: prompt `{zero_shot['prompt']}` per class name, windows of {zero_shot['window']} rows "
             f"every {zero_shot['step']} (scores averaged where they overlap), labels never predicted: {excluded}, "
-            f"background: {background}. Fine-tuning: head {finetune['head']}, {epochs} epochs, learning rate "
+            f"background: {background}. Fine-tuning: head {finetune['head']}, {epochs}, learning rate "
             f"{finetune['learning_rate']} after a warmup over {finetune['warmup']:.0%} of the steps, one video a "
             f"step, training windows of {finetune['window']} rows every {finetune['train_step']}, test windows "
             f"every {finetune['test_step']}, seed {finetune['seed']}.")
@@ -132,5 +135,5 @@ def _towers(start: str, model: dict) -> str:
         return f"`{name}` (text tower first from `{settings['text_weights']}`, {settings.get('video_layers')} video layers)"
     if settings.get("release_checkpoint") or settings.get("text_weights"):
         return f"`{name}` (seeded random towers of its architecture)"
-    return (f"`{name}` (width {settings.get('hidden_size')}, {settings.get('video_layers')} video and "
-            f"{settings.get('text_layers')} text layers, first drawn from seed {settings.get('seed', 0)})")
+    return (f"`{name}` (width {settings.get('hidden_size')}, {counted(settings.get('video_layers'), 'video layer')} "
+            f"and {counted(settings.get('text_layers'), 'text layer')}, first drawn from seed {settings.get('seed', 0)})")
