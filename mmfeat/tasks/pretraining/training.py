@@ -229,12 +229,14 @@ def pretrain(model: nn.Module, videos: TrainingVideos, settings: PretrainingSett
                 for index, batch in zip(steps, batches):
                     losses = contrastive_step(encoder, objectives, batch.to(device),
                                               settings.chunk_size, autocast_dtype)
-                    clip_gradients(parameters, settings.optimiser)
+                    clip_gradients(parameters, settings.optimiser)  # its global norm waits for the backward
+                    # the losses read here cost no second wait, and on a GPU the update then runs while
+                    # the host writes the progress (read after optimiser.step, they waited for it)
+                    last_losses = {name: float(loss) for name, loss in losses.items()}
                     learning_rate = optimiser.param_groups[0]["lr"]
                     optimiser.step()
                     schedule.step()
                     optimiser.zero_grad(set_to_none=True)
-                    last_losses = {name: float(loss) for name, loss in losses.items()}
                     now = time.perf_counter()
                     row = {"epoch": epoch + 1, "step": index + 1,
                            "losses": {name: value for name, value in last_losses.items() if name != "total"},
