@@ -7,8 +7,18 @@ clip pairs from per-second rows and captions in a reader thread (clip windows, p
 embeds them, takes VideoCLIP's loss, backpropagates, clips the gradients and steps Adam and the
 schedule; its time is read from history.jsonl (pairs_per_second: the wall time from one step's end
 to the next, waiting for data included). The bare step is the same towers' forward and backward on
-a batch made beforehand, of the same shapes. The ratio bare / loop is 1 when making the pairs and
-the optimiser cost nothing beside the model; the target is at least 0.95.
+a batch made beforehand, of the same shapes, as issue 14 defines it. The update (the loop's own
+clip_gradients and optimiser step, timed apart after each bare step) is part of a training step
+but not of the bare one, so two ratios are printed:
+
+- bare / loop, the issue's: 1 when making the pairs, the update and the bookkeeping cost nothing
+  beside the model; the target is at least 0.95;
+- (bare + update) / loop: 1 when the data and the bookkeeping are hidden behind the model, the
+  overlap the issue asks for, whatever the update costs at this size.
+
+Each round runs the loop for --steps steps (its first one left out: no data ahead yet, the optimiser's
+moments allocated), then as many bare steps; the rounds alternate so that a busy machine weighs on
+both sides alike, and the medians over rounds are printed with the load average around each round.
 
 The towers are mmfeat's VideoCLIP with seeded random BERTs (hidden 256, 4 heads, 2 video and 2 text
 layers) fed the release's shapes: up to 32 seconds of 512-d features, captions of up to 32 tokens.
@@ -18,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -35,6 +46,7 @@ from mmfeat.models.videoclip import build_videoclip  # noqa: E402
 from mmfeat.models.videoclip_settings import videoclip_settings  # noqa: E402
 from mmfeat.tasks.pretraining.clips import ClipMaker  # noqa: E402
 from mmfeat.tasks.pretraining.objectives import ContrastiveObjectives  # noqa: E402
+from mmfeat.tasks.pretraining.optimisation import build_optimiser, clip_gradients  # noqa: E402
 from mmfeat.tasks.pretraining.towers import PairEncoder  # noqa: E402
 from mmfeat.tasks.pretraining.training import (  # noqa: E402
     Placement, PretrainingSettings, RunFiles, TrainingVideos, pretrain)
@@ -73,9 +85,9 @@ def captions_of(rows: RandomRows, seed: int = 1) -> dict[str, list[Caption]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=16, help="clip pairs per step")
-    parser.add_argument("--steps", type=int, default=6, help="steps per round of the loop (its first one left out)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of loop steps then bare steps, alternating")
+    parser.add_argument("--pairs", type=int, default=32, help="clip pairs per step")
+    parser.add_argument("--steps", type=int, default=4, help="steps per round of the loop (its first one left out)")
+    parser.add_argument("--rounds", type=int, default=8, help="rounds of loop steps then bare steps, alternating")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -92,27 +104,41 @@ def main() -> None:
     # the bare step's batches: made beforehand by the loop's own clip maker, the same shapes
     maker = ClipMaker(rows, captions, settings.clips, model.settings.max_video_tokens, 1, model.tokenize, False)
     ready = [maker.pairs(ids[start:start + videos_per_batch], range(args.pairs), (0, 0, start))
-             for start in range(0, len(ids), videos_per_batch)]
+             for start in range(0, len(ids), videos_per_batch)][1:]  # as many as the loop's steps timed
     objectives = ContrastiveObjectives(settings.objectives)
 
     rounds = []
-    for _ in range(args.rounds):  # alternating, so that a busy machine weighs on both alike
+    for _ in range(args.rounds):
+        load_before = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as folder:
             files = RunFiles(Path(folder) / "history.jsonl", Path(folder) / "resume.pt")
             pretrain(model, TrainingVideos(rows, captions, ids), settings, files, Placement(torch.device("cpu")))
             history = [json.loads(line) for line in files.history.read_text().splitlines()]
         loop = statistics.median(args.pairs / row["pairs_per_second"] for row in history[1:])
-        encoder, bare_seconds = PairEncoder(model).train(), []
+        # after pretrain, which froze what no objective reads: the parameters its optimiser steps
+        parameters = [p for p in model.parameters() if p.requires_grad] + list(objectives.parameters())
+        encoder, optimiser = PairEncoder(model).train(), build_optimiser(parameters, settings.optimiser)
+        bare_seconds, update_seconds = [], []
         for batch in ready:
             started = time.perf_counter()
             embeddings = encoder(batch, objectives.modalities)
             objectives(embeddings, embeddings)["total"].backward()
+            backward_done = time.perf_counter()
+            clip_gradients(parameters, settings.optimiser)
+            optimiser.step()
+            update_done = time.perf_counter()
             model.zero_grad(set_to_none=True)
-            bare_seconds.append(time.perf_counter() - started)
-        bare = statistics.median(bare_seconds)
-        rounds.append({"loop_step_s": round(loop, 4), "bare_step_s": round(bare, 4), "ratio": round(bare / loop, 3)})
+            bare_seconds.append(backward_done - started)
+            update_seconds.append(update_done - backward_done)
+        bare, update = statistics.median(bare_seconds), statistics.median(update_seconds[1:] or update_seconds)
+        rounds.append({"loop_step_s": round(loop, 4), "bare_step_s": round(bare, 4), "update_s": round(update, 4),
+                       "bare_over_loop": round(bare / loop, 3),
+                       "bare_and_update_over_loop": round((bare + update) / loop, 3),
+                       "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)]})
     print(json.dumps({"pairs": args.pairs, "threads": args.threads, "rounds": rounds,
-                      "median_ratio_bare_over_loop": statistics.median(r["ratio"] for r in rounds)}, indent=1))
+                      "median_bare_over_loop": round(statistics.median(r["bare_over_loop"] for r in rounds), 3),
+                      "median_bare_and_update_over_loop": round(statistics.median(
+                          r["bare_and_update_over_loop"] for r in rounds), 3)}, indent=1))
 
 
 if __name__ == "__main__":
