@@ -31,8 +31,15 @@ def videoclip_runs(dataset):
 def transfer_manifest_fields(dataset, run):
     """What the run manifest holds of a transfer row beyond its folders: its method, model, start and epochs."""
     method = ZERO_SHOT_METHOD if run.epochs is None else FINETUNE_METHOD
-    return {"method": method, "model": dataset_config(dataset)["videoclip"]["model"], "start": run.start,
-            "epochs": run.epochs}
+    return {"method": method, "model": start_model_name(dataset, run.start), "start": run.start, "epochs": run.epochs}
+
+
+def start_model_name(dataset, start):
+    """The models entry a start's towers come from: the one a narrated start pretrained, else the section's
+    (the towers' sizes for random, the release's file for release)."""
+    if start in (RELEASE_START, RANDOM_START):
+        return dataset_config(dataset)["videoclip"]["model"]
+    return dataset_config(start)["model"]
 
 
 def transfer_benchmark_files(dataset, run):
@@ -54,9 +61,7 @@ def pretraining_benchmark_files(dataset):
 
 def transfer_model_entries(dataset):
     """{start: the name and settings of the models entry its towers come from}, for the dataset's report."""
-    section = dataset_config(dataset)["videoclip"]
-    names = {start: section["model"] if start in (RELEASE_START, RANDOM_START) else dataset_config(start)["model"]
-             for start in section["starts"]}
+    names = {start: start_model_name(dataset, start) for start in dataset_config(dataset)["videoclip"]["starts"]}
     return {start: {"name": name, "settings": config["models"][name]} for start, name in names.items()}
 
 
@@ -65,11 +70,8 @@ def videoclip_section(wildcards):
 
 
 def videoclip_model_entry(wildcards):
-    """The videoclip `models` entry the start's weights come from: the one a narrated start pretrained,
-    else the section's (the towers' sizes for random, the release's file for release)."""
-    if wildcards.start in (RELEASE_START, RANDOM_START):
-        return config["models"][videoclip_section(wildcards)["model"]]
-    return config["models"][dataset_config(wildcards.start)["model"]]
+    """The videoclip `models` entry the start's weights come from (start_model_name)."""
+    return config["models"][start_model_name(wildcards.dataset, wildcards.start)]
 
 
 def videoclip_transfer_model(wildcards):
