@@ -184,7 +184,9 @@ def _comparison_section(settings: dict, dataset: SegmentationDataset, runs: list
     text += transfer_findings(runs, baseline[0], METRIC_NAMES)
     if settings["dataset"].get("demo") is not None and any(run.method == ZERO_SHOT for run in runs):
         text.append("Zero-shot is at chance by construction here: with randomly initialised towers, the text "
-                    "and video embeddings share no meaning.")
+                    "and video embeddings share no meaning"
+                    + (" (VideoCLIP's zero-shot rows from a pretrained start are not: their towers learnt to "
+                       "match narration to video)." if any(run.start not in (None, "random") for run in runs) else "."))
     return "\n\n".join(text)
 
 
