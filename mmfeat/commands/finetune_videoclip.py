@@ -23,8 +23,9 @@ import json
 import logging
 from pathlib import Path
 
-from mmfeat.align import FILLS, POLICIES
+from mmfeat.align import FILLS
 from mmfeat.commands.json_arguments import json_object
+from mmfeat.commands.split_arguments import add_length_checks, add_prediction_outputs, add_split_inputs
 from mmfeat.errors import UserError
 
 NAME = "finetune-videoclip"
@@ -37,29 +38,20 @@ log = logging.getLogger(NAME)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset-root", required=True, help="dataset in the MS-TCN layout")
-    parser.add_argument("--features", required=True, nargs="+", help="the S3D extractor's HDF5 shards")
-    parser.add_argument("--split", required=True, type=int, help="k of splits/{train,test}.split{k}.bundle")
+    add_split_inputs(parser, features="the S3D extractor's HDF5 shards", bundles="{train,test}")
     parser.add_argument("--model", required=True, metavar="JSON", help="the config's models entry (kind videoclip)")
     parser.add_argument("--init-from", required=True, metavar="START",
                         help="a pretrain output (model.pt), `release` (the model's release_checkpoint) or `random`")
     parser.add_argument("--finetune", required=True, metavar="JSON",
                         help="the dataset's videoclip.finetune section; the schema fills in what it leaves out")
     parser.add_argument("--epochs", required=True, type=int, help="epochs of this run (one of the section's)")
-    parser.add_argument("--alignment", choices=POLICIES,
-                        help="where frames are cut when features and labels differ (default: the schema's)")
-    parser.add_argument("--max-length-mismatch", required=True, type=float, metavar="FRACTION",
-                        help="largest difference between a video's and its labels' frame counts, as a fraction of "
-                             "the label frames (differences of a few frames always pass)")
+    add_length_checks(parser)
     parser.add_argument("--fill", choices=FILLS,
                         help="how label frames between rows take a prediction (default: the s3d extractor's)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--checkpoint", required=True, help="model.pt to write: the fine-tuned towers and head")
     parser.add_argument("--history", required=True, help="history.jsonl to write: one line per epoch")
-    parser.add_argument("--predictions", required=True, metavar="DIR",
-                        help="folder to write one prediction file per test video into")
-    parser.add_argument("--evaluated-bundle", required=True, help="bundle file listing the videos predicted")
-    parser.add_argument("--alignment-report", required=True, help="JSON: per-video lengths, mismatches, left out")
+    add_prediction_outputs(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ import argparse
 import logging
 
 from mmfeat.align import FILLS, POLICIES, fill_to_label_rate
+from mmfeat.commands.split_arguments import add_prediction_outputs, add_split_inputs
 from mmfeat.datasets.segmentation import SegmentationDataset
 
 NAME = "predict-asformer"
@@ -26,9 +27,7 @@ log = logging.getLogger(NAME)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset-root", required=True)
-    parser.add_argument("--features", required=True, nargs="+", help="the HDF5 shards of the dataset's features")
-    parser.add_argument("--split", required=True, type=int, help="k of splits/test.split{k}.bundle")
+    add_split_inputs(parser, features="the HDF5 shards of the dataset's features", bundles="test")
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--alignment", default=None, choices=POLICIES,
                         help="defaults to the policy the checkpoint was trained with")
@@ -37,10 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the label frames (defaults to the bound the checkpoint was trained with)")
     parser.add_argument("--fill", choices=FILLS, default="previous",
                         help="how a label frame without a feature row takes a prediction (default: previous)")
-    parser.add_argument("--predictions", required=True, metavar="DIR",
-                        help="folder to write one prediction file per video into")
-    parser.add_argument("--evaluated-bundle", required=True, help="bundle file listing the videos predicted")
-    parser.add_argument("--alignment-report", required=True, help="JSON: per-video lengths, mismatches, left out")
+    add_prediction_outputs(parser)
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
                         help="defaults to the model's training.device setting, kept in the checkpoint")
 

@@ -20,8 +20,8 @@ import json
 import logging
 from pathlib import Path
 
-from mmfeat.align import POLICIES
 from mmfeat.commands.json_arguments import json_object
+from mmfeat.commands.split_arguments import add_length_checks, add_split_inputs
 
 NAME = "train-asformer"
 HELP = "Train ASFormer on a split's training bundle and save the checkpoint."
@@ -30,16 +30,10 @@ log = logging.getLogger(NAME)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset-root", required=True, help="dataset in the MS-TCN layout")
-    parser.add_argument("--features", required=True, nargs="+", help="the HDF5 shards of the dataset's features")
-    parser.add_argument("--split", required=True, type=int, help="k of splits/train.split{k}.bundle")
+    add_split_inputs(parser, features="the HDF5 shards of the dataset's features", bundles="train")
     parser.add_argument("--model", required=True, metavar="JSON",
                         help="the model's config entry (kind asformer); the schema fills in what it leaves out")
-    parser.add_argument("--alignment", choices=POLICIES,
-                        help="where frames are cut when features and labels differ (default: the schema's)")
-    parser.add_argument("--max-length-mismatch", required=True, type=float, metavar="FRACTION",
-                        help="largest difference between a video's and its labels' frame counts, as a fraction of "
-                             "the label frames (differences of a few frames always pass)")
+    add_length_checks(parser)
     parser.add_argument("--checkpoint", required=True, help="where to write the trained model")
     parser.add_argument("--alignment-report", required=True,
                         help="JSON to write: each training video's lengths and mismatch, the videos left out")

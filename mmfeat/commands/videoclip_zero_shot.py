@@ -22,8 +22,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from mmfeat.align import FILLS, POLICIES
+from mmfeat.align import FILLS
 from mmfeat.commands.json_arguments import json_object
+from mmfeat.commands.split_arguments import add_length_checks, add_prediction_outputs, add_split_inputs
 from mmfeat.errors import UserError
 
 NAME = "videoclip-zero-shot"
@@ -35,26 +36,17 @@ log = logging.getLogger(NAME)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset-root", required=True, help="dataset in the MS-TCN layout")
-    parser.add_argument("--features", required=True, nargs="+", help="the S3D extractor's HDF5 shards")
-    parser.add_argument("--split", required=True, type=int, help="k of splits/test.split{k}.bundle")
+    add_split_inputs(parser, features="the S3D extractor's HDF5 shards", bundles="test")
     parser.add_argument("--model", required=True, metavar="JSON", help="the config's models entry (kind videoclip)")
     parser.add_argument("--init-from", required=True, metavar="START",
                         help="a pretrain output (model.pt), `release` (the entry's release_checkpoint) or `random`")
     parser.add_argument("--zero-shot", required=True, metavar="JSON",
                         help="the dataset's videoclip `zero_shot` section: prompt, exclude, background, window, step")
-    parser.add_argument("--alignment", choices=POLICIES,
-                        help="where frames are cut when features and labels differ (default: the schema's)")
-    parser.add_argument("--max-length-mismatch", required=True, type=float, metavar="FRACTION",
-                        help="largest difference between a video's and its labels' frame counts, as a fraction of "
-                             "the label frames (differences of a few frames always pass)")
+    add_length_checks(parser)
     parser.add_argument("--fill", required=True, choices=FILLS,
                         help="how label frames between rows take a row's class (the extractor's fill)")
     parser.add_argument("--threads", required=True, type=int, help="CPU threads of torch")
-    parser.add_argument("--predictions", required=True, metavar="DIR",
-                        help="folder to write one prediction file per video into")
-    parser.add_argument("--evaluated-bundle", required=True, help="bundle file listing the videos predicted")
-    parser.add_argument("--alignment-report", required=True, help="JSON: per-video lengths, mismatches, left out")
+    add_prediction_outputs(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,8 +23,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from mmfeat.align import POLICIES, fill_to_label_rate
+from mmfeat.align import fill_to_label_rate
 from mmfeat.commands.json_arguments import json_object
+from mmfeat.commands.split_arguments import add_length_checks, add_prediction_outputs, add_split_inputs
 from mmfeat.errors import UserError
 
 NAME = "zero-shot-segment"
@@ -36,22 +37,13 @@ log = logging.getLogger(NAME)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset-root", required=True, help="dataset in the MS-TCN layout")
-    parser.add_argument("--features", required=True, nargs="+", help="the S3D extractor's HDF5 shards")
-    parser.add_argument("--split", required=True, type=int, help="k of splits/test.split{k}.bundle")
+    add_split_inputs(parser, features="the S3D extractor's HDF5 shards", bundles="test")
     parser.add_argument("--extractor", required=True, metavar="JSON",
                         help="the config entry of the extractor the features were made with (kind s3d)")
     parser.add_argument("--zero-shot", required=True, metavar="JSON",
                         help='the dataset\'s `zero_shot` entry: {"extractor": NAME, "prompt": ..., "exclude": [...]}')
-    parser.add_argument("--alignment", choices=POLICIES,
-                        help="where frames are cut when features and labels differ (default: the schema's)")
-    parser.add_argument("--max-length-mismatch", required=True, type=float, metavar="FRACTION",
-                        help="largest difference between a video's and its labels' frame counts, as a fraction of "
-                             "the label frames (differences of a few frames always pass)")
-    parser.add_argument("--predictions", required=True, metavar="DIR",
-                        help="folder to write one prediction file per video into")
-    parser.add_argument("--evaluated-bundle", required=True, help="bundle file listing the videos predicted")
-    parser.add_argument("--alignment-report", required=True, help="JSON: per-video lengths, mismatches, left out")
+    add_length_checks(parser)
+    add_prediction_outputs(parser)
 
 
 def run(args: argparse.Namespace) -> int:
