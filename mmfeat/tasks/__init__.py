@@ -8,7 +8,9 @@ Each family is one package here, named as its key, holding its data reading, tra
 prediction, evaluation glue and report: `segmentation` (ASFormer and zero-shot on MS-TCN
 layouts), `humor` (classifiers and fusions on UR-FUNNY) and `pretraining` (contrastive
 pretraining of video, text and audio towers on narrated videos); its rules are
-workflow/rules/<family>.smk with <family>_helpers.smk. What several families use stays
+workflow/rules/<family>.smk with <family>_helpers.smk. `transfer` (VideoCLIP zero-shot and
+fine-tuned on a segmentation dataset, from a pretraining) is a package of its own with its rules
+(transfer.smk) but not a family: its rows belong to segmentation datasets and their report. What several families use stays
 outside: the feature store (mmfeat.features), the metrics (mmfeat.metrics), the dataset
 layouts (mmfeat.datasets), the models (mmfeat.models), the report parts (mmfeat.reports),
 atomic writes and devices. The extractor kinds that can feed a modality are the
