@@ -67,7 +67,7 @@ def terminal_and_logs(workdir: Path, result: subprocess.CompletedProcess) -> str
     return f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-6000:]}\n{logs}"
 
 
-# The suite runs on pytest-xdist workers (the README's `pytest -n 2`), each test file's tests on one
+# The suite runs on pytest-xdist workers (the README's `pytest -n 3`), each test file's tests on one
 # worker: their module fixtures, e.g. a whole Snakemake run, are then made once. The files that use a
 # fixture made once a session and shared between files run on one worker as well, so that it is made
 # once, and the one-node SLURM is never started twice on one machine; one group for both fixtures, as
