@@ -25,7 +25,12 @@ from pathlib import Path
 
 from mmfeat.align import FILLS
 from mmfeat.commands.json_arguments import json_object
-from mmfeat.commands.split_arguments import add_length_checks, add_prediction_outputs, add_split_inputs
+from mmfeat.commands.split_arguments import (
+    add_length_checks,
+    add_prediction_outputs,
+    add_split_inputs,
+    add_videoclip_start,
+)
 from mmfeat.errors import UserError
 
 NAME = "finetune-videoclip"
@@ -39,9 +44,7 @@ log = logging.getLogger(NAME)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_split_inputs(parser, features="the S3D extractor's HDF5 shards", bundles="{train,test}")
-    parser.add_argument("--model", required=True, metavar="JSON", help="the config's models entry (kind videoclip)")
-    parser.add_argument("--init-from", required=True, metavar="START",
-                        help="a pretrain output (model.pt), `release` (the model's release_checkpoint) or `random`")
+    add_videoclip_start(parser)
     parser.add_argument("--finetune", required=True, metavar="JSON",
                         help="the dataset's videoclip.finetune section; the schema fills in what it leaves out")
     parser.add_argument("--epochs", required=True, type=int, help="epochs of this run (one of the section's)")

@@ -32,6 +32,13 @@ def add_length_checks(parser: argparse.ArgumentParser) -> None:
                              "the label frames (differences of a few frames always pass)")
 
 
+def add_videoclip_start(parser: argparse.ArgumentParser) -> None:
+    """--model and --init-from: the VideoCLIP a transfer command starts from (mmfeat.tasks.transfer.starts)."""
+    parser.add_argument("--model", required=True, metavar="JSON", help="the config's models entry (kind videoclip)")
+    parser.add_argument("--init-from", required=True, metavar="START",
+                        help="a pretrain output (model.pt), `release` (the entry's release_checkpoint) or `random`")
+
+
 def add_prediction_outputs(parser: argparse.ArgumentParser) -> None:
     """--predictions, --evaluated-bundle and --alignment-report: what evaluate_split and the report read."""
     parser.add_argument("--predictions", required=True, metavar="DIR",

@@ -24,7 +24,12 @@ import logging
 
 from mmfeat.align import FILLS
 from mmfeat.commands.json_arguments import json_object
-from mmfeat.commands.split_arguments import add_length_checks, add_prediction_outputs, add_split_inputs
+from mmfeat.commands.split_arguments import (
+    add_length_checks,
+    add_prediction_outputs,
+    add_split_inputs,
+    add_videoclip_start,
+)
 from mmfeat.errors import UserError
 
 NAME = "videoclip-zero-shot"
@@ -37,9 +42,7 @@ log = logging.getLogger(NAME)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_split_inputs(parser, features="the S3D extractor's HDF5 shards", bundles="test")
-    parser.add_argument("--model", required=True, metavar="JSON", help="the config's models entry (kind videoclip)")
-    parser.add_argument("--init-from", required=True, metavar="START",
-                        help="a pretrain output (model.pt), `release` (the entry's release_checkpoint) or `random`")
+    add_videoclip_start(parser)
     parser.add_argument("--zero-shot", required=True, metavar="JSON",
                         help="the dataset's videoclip `zero_shot` section: prompt, exclude, background, window, step")
     add_length_checks(parser)
