@@ -10,6 +10,7 @@ from mmfeat.models.asformer import ASFormer
 from mmfeat.tasks.segmentation.asformer_training import (
     TrainSettings,
     asformer_loss,
+    build_asformer_optimiser,
     predict_asformer,
     train_asformer,
 )
@@ -118,6 +119,28 @@ def test_on_epoch_reports_each_epoch():
     assert [row for row, _ in reported] == history
     assert all(row.keys() == {"epoch", "loss", "accuracy", "lr"} for row in history)
     assert all(0 < seconds < 60 for _, seconds in reported)
+
+
+def test_the_fused_optimiser_steps_as_the_recipes_adam():
+    settings = TrainSettings.from_config(dict(learning_rate=0.002, weight_decay=0.001, device="cpu"))
+    fused_model, recipe_model = _new_model(), _new_model()
+    fused = build_asformer_optimiser(fused_model.parameters(), settings)
+    recipe = torch.optim.Adam(recipe_model.parameters(), lr=0.002, weight_decay=0.001, foreach=False)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        for fused_weight, recipe_weight in zip(fused_model.parameters(), recipe_model.parameters()):
+            gradient = torch.randn(recipe_weight.shape, generator=generator)
+            fused_weight.grad, recipe_weight.grad = gradient.clone(), gradient
+        fused.step()
+        recipe.step()
+    moved = 0
+    for (name, fused_weight), recipe_weight in zip(fused_model.named_parameters(), recipe_model.parameters()):
+        torch.testing.assert_close(fused_weight, recipe_weight, rtol=1e-6, atol=1e-7, msg=name)
+        moved += int(not torch.equal(fused_weight, _new_model().state_dict()[name]))
+    assert moved == len(list(recipe_model.parameters()))  # every weight took the five steps
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        fused.step()
+    assert [event.name for event in profile.events()].count("aten::_fused_adam_") == 1
 
 
 def test_training_rejects_mismatched_labels():

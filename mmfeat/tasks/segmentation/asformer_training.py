@@ -6,8 +6,8 @@
 Its file (save_asformer, load_asformer) is mmfeat.tasks.segmentation.asformer_saved's.
 
 The loss and optimiser follow the official ASFormer recipe (cross-entropy plus a
-clamped smoothing term, Adam, ReduceLROnPlateau); unlike it, videos can be batched:
-they are padded to the longest, with target -100 and mask 0 on the padding.
+clamped smoothing term, Adam, ReduceLROnPlateau), Adam as one fused kernel; unlike it, videos
+can be batched: they are padded to the longest, with target -100 and mask 0 on the padding.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -102,8 +102,7 @@ def train_asformer(
     order_generator = np.random.default_rng(settings.seed)
     device = resolve_device(settings.device)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate,
-                                 weight_decay=settings.weight_decay)
+    optimizer = build_asformer_optimiser(model.parameters(), settings)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=settings.plateau_factor, patience=settings.plateau_patience
     )
@@ -138,6 +137,14 @@ def train_asformer(
         if on_epoch is not None:
             on_epoch(dict(row), time.perf_counter() - started)
     return history
+
+
+def build_asformer_optimiser(parameters: Iterable[torch.nn.Parameter], settings: TrainSettings) -> torch.optim.Adam:
+    """The official recipe's Adam (L2 weight decay added to the gradient), as one fused kernel."""
+    # The same update in one pass over all the weight tensors (496 in the default model); torch's
+    # default on a CPU loops over them in Python: a tenth of a short video's step (0.027 s against
+    # 0.008 s on 2 cores). Results agree to float32 rounding, not bit for bit.
+    return torch.optim.Adam(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay, fused=True)
 
 
 def predict_asformer(model: ASFormer, features: np.ndarray) -> np.ndarray:
