@@ -22,6 +22,9 @@ rule extract_shard:
     conda:
         "../../envs/mmfeat.yaml"
     threads: 2
+    # before the one-thread trainings: every shard gates several of them, and a two-core job
+    # queued behind a one-thread one leaves a core idle until both cores are free at once
+    priority: 1
     resources:
         mem_mb=4000,
     wildcard_constraints:

@@ -29,6 +29,7 @@ rule pretrain:
     conda:
         "../../envs/mmfeat.yaml"
     threads: pretraining_threads
+    priority: 1  # as extract_shard's: the transfer rows of every split wait for its model
     resources:
         gpu=pretraining_gpus,
         mem_mb=8000,
