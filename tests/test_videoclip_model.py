@@ -121,6 +121,23 @@ def test_module_has_the_release_keys_and_shapes_at_the_release_size():
     assert ours == release_shapes(RELEASE_SIZES)
 
 
+def test_texts_tokenize_as_mmpts_aligner_pads_and_truncates_them():
+    from mmfeat.models.videoclip import TextTokenizer
+
+    tokenizer = TextTokenizer(model_directory(MINILM))
+    texts = ["cut the tomato into slices", "peel", "", "stir the salad with a spoon and pour the oil over it"]
+    input_ids, attention_mask = tokenizer(texts, 8)
+    wordpieces = tokenizer.tokenizer
+    cls, sep, pad = wordpieces.cls_token_id, wordpieces.sep_token_id, wordpieces.pad_token_id
+    assert input_ids.dtype == torch.long and attention_mask.dtype == torch.bool
+    assert input_ids.shape == attention_mask.shape == (4, 8)  # the longest, truncated to 8 with [SEP] kept
+    for row, text in enumerate(texts):
+        pieces = wordpieces.convert_tokens_to_ids(wordpieces.tokenize(text))[:6]
+        expected = [cls, *pieces, sep]
+        assert input_ids[row].tolist() == expected + [pad] * (8 - len(expected))
+        assert attention_mask[row].tolist() == [True] * len(expected) + [False] * (8 - len(expected))
+
+
 def test_a_checkpoint_with_the_release_layout_loads_key_for_key(tmp_path):
     """A fairseq-style file (fp16 weights, position buffers, an argparse.Namespace) at a small size loads strictly."""
     weights = _release_like_weights(SMALL_SIZES)
