@@ -9,6 +9,7 @@ The reference vectors the tests compare against are kept in the repository, in
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,11 @@ TINY_HUMOR_CONFIG = REPO_ROOT / "tests" / "configs" / "tiny-humor.yaml"  # UR-FU
 TINY_HOWTO_CONFIG = REPO_ROOT / "tests" / "configs" / "tiny-howto.yaml"  # narrated demo, pretraining
 TINY_HOWTO_TARGET = "results/tiny-howto/report.md"
 SNAKEMAKE_TIMEOUT = 1200  # seconds; a bound on a hung run, not a timing (a tiny run takes one or two minutes)
+
+# Three xdist workers and their Snakemake jobs share the cores. OpenMP's threads spin while they wait for
+# a core another process holds: that was a quarter of the suite's CPU on 2 cores (1,492 against 1,140
+# CPU-s, same commit; benchmarks/README.md). Set before torch loads libgomp; every job inherits it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def snakemake_command(workdir: Path, *arguments: str, python_options: tuple[str, ...] = ()) -> list[str]:
