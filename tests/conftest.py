@@ -101,12 +101,19 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_collection_modifyitems(items):
-    """The groups that run Snakemake (a test marked slow) first, the shared group, the longest, first of all:
-    handed out last, one of them would keep a worker busy minutes after the other ran out of work (the
-    scheduler keeps this order: `--no-loadscope-reorder` in pyproject.toml)."""
+    """The groups that run Snakemake (a test marked slow) first, the shared group, the longest, first of all,
+    then the others by the seconds their `slow(seconds=...)` mark gives, longest first: handed out last, one
+    of them would keep a worker busy minutes after the others ran out of work (the scheduler keeps this
+    order: `--no-loadscope-reorder` in pyproject.toml)."""
     groups = {item.nodeid: test_group(item.nodeid.split("::")[0]) for item in items}
-    slow_groups = {groups[item.nodeid] for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: (groups[item.nodeid] != SHARED_GROUP, groups[item.nodeid] not in slow_groups))
+    seconds: dict[str, float] = {}
+    for item in items:
+        mark = item.get_closest_marker("slow")
+        if mark is not None:
+            group = groups[item.nodeid]
+            seconds[group] = max(seconds.get(group, 0.0), float(mark.kwargs.get("seconds", 0.0)))
+    items.sort(key=lambda item: (groups[item.nodeid] != SHARED_GROUP, groups[item.nodeid] not in seconds,
+                                 -seconds.get(groups[item.nodeid], 0.0)))
 
 
 @pytest.fixture(scope="session")

@@ -142,7 +142,7 @@ def _report(arguments: dict) -> str:
     return arguments["report_path"].read_text()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=55)
 def test_the_workflow_trains_init_from_first_and_retrains_when_it_changes(tmp_path):
     write_dataset(tmp_path / "data" / "toy")
     first = "results/toy/first/precomputed/split1/model.pt"

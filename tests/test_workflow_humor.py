@@ -18,7 +18,7 @@ from mmfeat.features.store import FeatureStore
 from mmfeat.tasks.humor.features import load_modality_features
 from snakemake_report import build_snakemake_report
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=85)
 
 TARGET = "results/tiny-funny/report.md"
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from conftest import TINY_CONFIG, run_snakemake, snakemake_command
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=45)
 
 SHARD = "results/tiny-salads/features/i3d-tiny/shard-0.h5"
 SNAKEMAKE_ARGUMENTS = ("--configfile", str(TINY_CONFIG), "--cores", "2", SHARD)

@@ -13,7 +13,7 @@ from conftest import run_snakemake
 
 from mmfeat.features.store import FeatureStore
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=55)
 
 CLASSES = ["action_start", "stir", "pour", "action_end"]
 

@@ -21,7 +21,7 @@ from mmfeat.features.store import FeatureStore
 from mmfeat.metrics.segmentation import evaluate_bundle
 from snakemake_report import build_snakemake_report
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=100)
 
 
 def planned_jobs(workdir: Path, config: Path) -> dict[str, int]:
