@@ -133,10 +133,10 @@ def test_the_fused_optimiser_steps_as_the_recipes_adam():
             fused_weight.grad, recipe_weight.grad = gradient.clone(), gradient
         fused.step()
         recipe.step()
-    moved = 0
+    initial, moved = _new_model().state_dict(), 0
     for (name, fused_weight), recipe_weight in zip(fused_model.named_parameters(), recipe_model.parameters()):
         torch.testing.assert_close(fused_weight, recipe_weight, rtol=1e-6, atol=1e-7, msg=name)
-        moved += int(not torch.equal(fused_weight, _new_model().state_dict()[name]))
+        moved += int(not torch.equal(fused_weight, initial[name]))
     assert moved == len(list(recipe_model.parameters()))  # every weight took the five steps
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
         fused.step()
