@@ -9,6 +9,7 @@ The reference vectors the tests compare against are kept in the repository, in
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -74,19 +75,17 @@ def terminal_and_logs(workdir: Path, result: subprocess.CompletedProcess) -> str
 
 
 # The suite runs on pytest-xdist workers (the README's `pytest -n 3`), each test file's tests on one
-# worker: their module fixtures, e.g. a whole Snakemake run, are then made once. The files that use a
-# fixture made once a session and shared between files run on one worker as well, so that it is made
-# once, and the one-node SLURM is never started twice on one machine; one group for both fixtures, as
-# tests/test_workflow_slurm_pretraining.py uses the two.
-SHARED_SESSION_FIXTURES = ("slurm_cluster", "tiny_howto_run")
-SHARED_GROUP = "shared-session-fixtures"
+# worker: their module fixtures, e.g. a whole Snakemake run, are then made once. The files that use the
+# one-node SLURM run on one worker as well, so that it is started once and never twice on one machine.
+# (`tiny_howto_run` is shared between workers through a lock instead: see there.)
+SLURM_GROUP = "slurm-cluster"
 
 
 @cache
 def test_group(test_file: str) -> str:
-    """The group a test file's tests run in: its own, or SHARED_GROUP when its code names a shared fixture."""
+    """The group a test file's tests run in: its own, or SLURM_GROUP when its code names `slurm_cluster`."""
     code = (REPO_ROOT / test_file).read_text(encoding="utf-8") if (REPO_ROOT / test_file).is_file() else ""
-    return SHARED_GROUP if any(name in code for name in SHARED_SESSION_FIXTURES) else test_file
+    return SLURM_GROUP if "slurm_cluster" in code else test_file
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -101,10 +100,10 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_collection_modifyitems(items):
-    """The groups that run Snakemake (a test marked slow) first, the shared group, the longest, first of all,
-    then the others by the seconds their `slow(seconds=...)` mark gives, longest first: handed out last, one
-    of them would keep a worker busy minutes after the others ran out of work (the scheduler keeps this
-    order: `--no-loadscope-reorder` in pyproject.toml)."""
+    """The groups that run Snakemake (a test marked slow) first, by the seconds their `slow(seconds=...)`
+    mark gives (a group's longest), longest first: handed out last, one of them would keep a worker busy
+    minutes after the others ran out of work (the scheduler keeps this order: `--no-loadscope-reorder` in
+    pyproject.toml)."""
     groups = {item.nodeid: test_group(item.nodeid.split("::")[0]) for item in items}
     seconds: dict[str, float] = {}
     for item in items:
@@ -112,19 +111,39 @@ def pytest_collection_modifyitems(items):
         if mark is not None:
             group = groups[item.nodeid]
             seconds[group] = max(seconds.get(group, 0.0), float(mark.kwargs.get("seconds", 0.0)))
-    items.sort(key=lambda item: (groups[item.nodeid] != SHARED_GROUP, groups[item.nodeid] not in seconds,
-                                 -seconds.get(groups[item.nodeid], 0.0)))
+    items.sort(key=lambda item: (groups[item.nodeid] not in seconds, -seconds.get(groups[item.nodeid], 0.0)))
 
 
 @pytest.fixture(scope="session")
 def tiny_howto_run(tmp_path_factory) -> Path:
     """A finished run of tests/configs/tiny-howto.yaml to its report, shared by the test files that read one.
 
-    Read it, or copy it with `copy_run` before running anything in it: the run is made once a session.
+    Read it, or copy it with `copy_run` before running anything in it: the run is made once a suite run, by
+    the first xdist worker that asks for it, while the others wait on a lock. A test file reading it then
+    runs on any worker, in its own group: were they all one group, one worker would run them one after
+    another for most of the suite while the others ran out of work.
     """
-    workdir = tmp_path_factory.mktemp("tiny-howto-run")
-    run_snakemake(workdir, "--cores", "2", TINY_HOWTO_TARGET, config=TINY_HOWTO_CONFIG)
+    shared = suite_folder(tmp_path_factory)
+    workdir = shared / "tiny-howto-run"
+    failure = shared / "tiny-howto-run.failed"
+    with open(shared / "tiny-howto-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when a test fails
+        if failure.exists():
+            pytest.fail(f"the tiny-howto run failed on another worker:\n{failure.read_text()}")
+        if not (shared / "tiny-howto-run.done").exists():
+            workdir.mkdir()
+            result = run_snakemake(workdir, "--cores", "2", TINY_HOWTO_TARGET, config=TINY_HOWTO_CONFIG, check=False)
+            if result.returncode != 0:
+                failure.write_text(terminal_and_logs(workdir, result))
+                pytest.fail(f"the tiny-howto run exited {result.returncode}:\n{failure.read_text()}")
+            (shared / "tiny-howto-run.done").touch()
     return workdir
+
+
+def suite_folder(tmp_path_factory) -> Path:
+    """A temporary folder of this suite run that every xdist worker sees (each has its own basetemp below it)."""
+    basetemp = tmp_path_factory.getbasetemp()
+    return basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
 
 
 def copy_run(workdir: Path, copy: Path) -> Path:

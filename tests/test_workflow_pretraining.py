@@ -4,8 +4,8 @@
 
 tests/configs/tiny-howto.yaml: ten 8-9 s clips at 32x24 (two held out), S3D on 32x32 crops,
 a one-layer random VideoCLIP of width 16, two epochs of four-pair steps in chunks of two. The
-run is conftest's `tiny_howto_run`, made once a session (tests/test_workflow_slurm_pretraining.py
-reads it too); this file works in a copy of it.
+run is conftest's `tiny_howto_run`, made once a suite run (tests/test_workflow_slurm_pretraining.py
+and tests/test_workflow_transfer.py read it too); this file works in a copy of it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import yaml
 from conftest import (TINY_HOWTO_CONFIG, TINY_HOWTO_TARGET, copy_run, run_snakemake, snakemake_command,
                       write_config)
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=130)  # with the tiny-howto run, when this file makes it
 
 TARGET = TINY_HOWTO_TARGET
 MODEL_DIR = "results/tiny-howto/pretrain/videoclip-tiny"

@@ -173,7 +173,7 @@ def completed_by_sacct(cluster: LocalSlurm) -> set[str]:
     return {line.split("|")[0] for line in result.stdout.splitlines() if line.endswith("|COMPLETED")}
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=230)  # with tests/test_workflow_slurm_pretraining.py, on the same worker
 def test_slurm_run_reaches_the_report_with_every_job_through_slurm(slurm_run, slurm_cluster):
     workdir, earlier_jobs = slurm_run
     report = (workdir / TARGET).read_text()

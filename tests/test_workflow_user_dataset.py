@@ -28,7 +28,7 @@ from mmfeat.datasets.urfunny import FOLDS_FILE, LABELS_FILE, LANGUAGE_FILE, VIDE
 from mmfeat.features.store import FeatureStore
 from mmfeat.tasks.humor.features import load_modality_features
 
-pytestmark = pytest.mark.slow(seconds=320)  # the suite's longest run after the shared group
+pytestmark = pytest.mark.slow(seconds=320)  # the suite's longest file
 
 SALADS_ROOT = "my data/set 1"
 FUNNY_ROOT = "my data/set 2"
