@@ -134,8 +134,9 @@ def tiny_howto_run(tmp_path_factory) -> Path:
             workdir.mkdir()
             result = run_snakemake(workdir, "--cores", "2", TINY_HOWTO_TARGET, config=TINY_HOWTO_CONFIG, check=False)
             if result.returncode != 0:
-                failure.write_text(terminal_and_logs(workdir, result))
-                pytest.fail(f"the tiny-howto run exited {result.returncode}:\n{failure.read_text()}")
+                terminal = terminal_and_logs(workdir, result)
+                failure.write_text(terminal)
+                pytest.fail(f"the tiny-howto run exited {result.returncode}:\n{terminal}")
             (shared / "tiny-howto-run.done").touch()
     return workdir
 
